@@ -1,0 +1,1 @@
+"""No-reference and reference-based fusion metrics (placeholder until the metrics issue lands)."""
