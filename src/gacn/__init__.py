@@ -1,0 +1,1 @@
+"""gacn: multi-focus image fusion (focus stacking) with the GACN network."""

@@ -1,0 +1,58 @@
+"""The GACN network and its weights: loading the shipped model or a user's file."""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from gacn.io import InputError
+from gacn.model.network import GACN, count_parameters
+
+__all__ = ["GACN", "count_parameters", "load_model", "save_weights", "default_weights_path"]
+
+WEIGHTS_NAME = "gacn.safetensors"
+
+
+def default_weights_path() -> Path:
+    """Path of the weights shipped inside the package (found in an installed wheel too)."""
+    return Path(str(resources.files("gacn.model").joinpath("weights", WEIGHTS_NAME)))
+
+
+def save_weights(model: GACN, path: str | os.PathLike) -> None:
+    """Save the model's state (parameters and BatchNorm statistics) as safetensors, atomically."""
+    path = Path(path)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp))
+    tmp.replace(path)
+
+
+def load_model(weights: str | os.PathLike | None = None, device: str = "cpu") -> GACN:
+    """Build GACN in eval mode with the given (or the shipped) weights on ``device``.
+
+    Raises
+    ------
+    InputError
+        If the weights file is missing, corrupt, or does not fit the network, or the device
+        is not available.
+    """
+    path = Path(weights) if weights is not None else default_weights_path()
+    if not path.is_file():
+        raise InputError(f"weights file not found: {path}")
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise InputError(f"corrupt or unreadable weights file {path}: {exc}") from None
+    model = GACN()
+    try:
+        model.load_state_dict(state)
+    except RuntimeError:
+        raise InputError(f"weights file {path} does not match the GACN network") from None
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda requested but no CUDA device is available")
+    return model.to(device).eval()
