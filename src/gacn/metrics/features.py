@@ -23,11 +23,18 @@ def _grad(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return g, np.arctan(gy / gx)
 
 
-def _edge_preservation(g_src, a_src, g_f, a_f):
+def _edge_preservation(g_src, a_src, g_f, g_f_ratio, a_f):
+    """Per-pixel Q^XF of ``metricXydeas.m``.
+
+    ``g_f`` is the fused magnitude used in the comparison, ``g_f_ratio`` the one used as the
+    numerator of ``g_F / g_src``. In the MATLAB code the fused magnitude has its zeros
+    replaced by 1e-5 while processing A, and that modified array is then used throughout B.
+    """
     bimap = g_src > g_f
     g_src_nz = np.where(g_src == 0, _EPS_G, g_src)
     g_f_nz = np.where(g_f == 0, _EPS_G, g_f)
-    gaf = np.where(bimap, g_f / g_src_nz, g_src / g_f_nz)
+    # Both magnitudes zero -> 1e-5/1e-5 = 1.
+    gaf = np.where(bimap, g_f_ratio / g_src_nz, g_src_nz / g_f_nz)
     aaf = np.abs(np.abs(a_src - a_f) - np.pi / 2) * 2 / np.pi
     qg = 1.0 / (1.0 + np.exp(-10.0 * (gaf - 0.5)))
     qa = 1.0 / (1.0 + np.exp(-20.0 * (aaf - 0.75)))
@@ -53,8 +60,9 @@ def q_g(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
     g_f, a_f = _grad(f)
     g_a, a_a = _grad(a)
     g_b, a_b = _grad(b)
-    q_af, w_a = _edge_preservation(g_a, a_a, g_f, a_f)
-    q_bf, w_b = _edge_preservation(g_b, a_b, g_f, a_f)
+    q_af, w_a = _edge_preservation(g_a, a_a, g_f, g_f, a_f)
+    g_f_nz = np.where(g_f == 0, _EPS_G, g_f)
+    q_bf, w_b = _edge_preservation(g_b, a_b, g_f_nz, g_f_nz, a_f)
     return float(np.mean((q_af * w_a + q_bf * w_b) / (w_a + w_b)))
 
 
