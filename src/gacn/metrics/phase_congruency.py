@@ -44,6 +44,11 @@ def _lowpassfilter(rows: int, cols: int, cutoff: float, n: int) -> np.ndarray:
     return np.fft.fftshift(1.0 / (1.0 + (radius / cutoff) ** (2 * n)))
 
 
+def _reverse_freq(h: np.ndarray) -> np.ndarray:
+    """``h(-k)`` on the unshifted FFT layout (index k -> (n - k) mod n on the last two axes)."""
+    return np.roll(np.flip(h, axis=(-2, -1)), shift=(1, 1), axis=(-2, -1))
+
+
 @lru_cache(maxsize=4)
 def _filter_bank(rows: int, cols: int):
     """Log-Gabor filters (NORIENT, NSCALE, rows, cols) and per-orientation noise constants.
@@ -93,12 +98,16 @@ def _filter_bank(rows: int, cols: int):
         filt = log_gabor * spread[None]
         filters[o] = filt
         em_n[o] = np.sum(filt[0] ** 2)
-        spatial = sfft.ifft2(filt, axes=(-2, -1), workers=_WORKERS).real * np.sqrt(rows * cols)
-        sum_an2[o] = np.sum(spatial**2)
+        # The MATLAB code sums products of real(ifft2(filter)) * sqrt(rows*cols) over the
+        # image. real(ifft2(H)) is the inverse transform of the Hermitian part
+        # (H(k) + H(-k))/2, so by Parseval these sums equal sums of products of the
+        # symmetrised filters in the frequency domain: no inverse FFT is needed.
+        sym = 0.5 * (filt + _reverse_freq(filt))
+        sum_an2[o] = np.sum(sym * sym)
         acc = 0.0
         for si in range(NSCALE - 1):
             for sj in range(si + 1, NSCALE):
-                acc += np.sum(spatial[si] * spatial[sj])
+                acc += np.sum(sym[si] * sym[sj])
         sum_aiaj[o] = acc
     filters.setflags(write=False)
     return filters, em_n, sum_an2, sum_aiaj
@@ -129,7 +138,8 @@ def phasecong(im: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     for o in range(NORIENT):
         angl = o * np.pi / NORIENT
-        eo = sfft.ifft2(imagefft[None] * filters[o], axes=(-2, -1), workers=_WORKERS)
+        eo = sfft.ifft2(imagefft[None] * filters[o], axes=(-2, -1), workers=_WORKERS,
+                        overwrite_x=True)
         e = eo.real
         od = eo.imag
         an = np.abs(eo)
@@ -141,9 +151,12 @@ def phasecong(im: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         x_energy = np.sqrt(sum_e**2 + sum_o**2) + _EPSILON
         mean_e = sum_e / x_energy
         mean_o = sum_o / x_energy
-        energy = np.sum(
-            e * mean_e + od * mean_o - np.abs(e * mean_o - od * mean_e), axis=0
-        )
+        # Σ_s [E_s·MeanE + O_s·MeanO - |E_s·MeanO - O_s·MeanE|]; the first two terms are
+        # linear in (E_s, O_s), so they sum to sumE·MeanE + sumO·MeanO.
+        cross = e * mean_o
+        cross -= od * mean_e
+        np.abs(cross, out=cross)
+        energy = sum_e * mean_e + sum_o * mean_o - cross.sum(axis=0)
 
         # Noise compensation from the smallest scale (median of the squared amplitude).
         median_e2n = np.median(an[0] ** 2)
