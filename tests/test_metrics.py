@@ -219,6 +219,29 @@ def test_shape_mismatch_raises():
         compute(A, A[:-1], A)
 
 
+def test_too_small_raises():
+    with pytest.raises(ValueError, match="at least 11x11"):
+        compute(A[:10], A[:10], A[:10])
+
+
+def test_odd_sizes_run_and_are_finite():
+    a, b = A[:61, :67], B[:61, :67]
+    f = np.floor((a + b) / 2 + 0.5)
+    res = compute(a / 255, b / 255, f / 255)
+    assert all(np.isfinite(v) for v in res.values()), res
+
+
+def test_flat_sources_give_nan_q_y_like_the_reference():
+    a = A.copy()
+    b = B.copy()
+    # Zero-valued flat patches make σ_A² = σ_B² = 0 exactly (no round-off), so λ = 0/0.
+    a[:20, :20] = 0.0
+    b[:20, :20] = 0.0
+    f = np.floor((a + b) / 2 + 0.5)
+    assert math.isnan(REGISTRY["Q_Y"](a, b, f))
+    assert math.isfinite(REGISTRY["Q_S"](a, b, f))  # guarded by the 0.5 rule
+
+
 def test_to_gray_rules():
     rgb = np.array([[[10, 20, 30], [255, 255, 255]], [[0, 0, 0], [200, 13, 7]]], np.uint8)
     g = to_gray(rgb)

@@ -54,6 +54,7 @@ from .structural import q_c, q_s, q_w, q_y
 __all__ = [
     "NAMES",
     "REGISTRY",
+    "MIN_SIZE",
     "INFO",
     "MetricInfo",
     "compute",
@@ -86,6 +87,9 @@ __all__ = [
 
 #: RGB -> gray weights of MATLAB ``rgb2gray``.
 RGB2GRAY_WEIGHTS = (0.298936021293775, 0.587043074451121, 0.114020904255103)
+
+#: Smallest height/width accepted by :func:`compute` (the 11x11 'valid' SSIM window).
+MIN_SIZE = 11
 
 #: The 14 metric names, in the order of the reference toolbox (12 TPAMI metrics + 2 extras).
 NAMES: list[str] = [
@@ -258,11 +262,17 @@ def compute(
     Raises
     ------
     ValueError
-        On unknown metric names or mismatched image shapes.
+        On unknown metric names, mismatched image shapes, or images smaller than
+        :data:`MIN_SIZE` pixels in either dimension.
     """
     selected = parse_names(names)
     ga, gb, gf = to_gray(a), to_gray(b), to_gray(f)
     check_same_shape(ga, gb, gf)
+    if min(ga.shape) < MIN_SIZE:
+        raise ValueError(
+            f"images must be at least {MIN_SIZE}x{MIN_SIZE} pixels (the SSIM-type metrics use "
+            f"an 11x11 window), got {ga.shape[0]}x{ga.shape[1]}"
+        )
     return {n: float(REGISTRY[n](ga, gb, gf)) for n in selected}
 
 
