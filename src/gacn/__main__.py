@@ -1,0 +1,5 @@
+"""Run the gacn command with ``python -m gacn``."""
+
+from gacn.cli import app
+
+app()
