@@ -285,6 +285,24 @@ def test_format_lines_and_json():
     assert json.loads(to_json(res)) == {"Q_G": 0.123456789012, "Q_CV": 96.41710931, "Q_Y": None}
 
 
+def test_cli_report(tmp_path):
+    import imageio.v3 as iio
+
+    paths = []
+    for name, img in zip("ABF", (A, B, F_AVG)):
+        p = tmp_path / f"{name}.png"
+        iio.imwrite(p, img.astype(np.uint8))
+        paths.append(p)
+    text = metrics.cli_report(*paths, names="Q_G,Q_M")
+    lines = text.splitlines()
+    assert [ln.split()[0] for ln in lines] == ["Q_G", "Q_M"]
+    assert float(lines[1].split()[1]) == pytest.approx(REGISTRY["Q_M"](A, B, F_AVG), rel=1e-9)
+    js = json.loads(metrics.cli_report(*paths, as_json=True))
+    assert list(js) == NAMES
+    with pytest.raises(ValueError, match="known names"):
+        metrics.cli_report(*paths, names="Q_X")
+
+
 # --------------------------------------------------------------------------- reference-based
 
 

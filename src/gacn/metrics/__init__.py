@@ -64,6 +64,7 @@ __all__ = [
     "parse_names",
     "format_lines",
     "to_json",
+    "cli_report",
     "q_mi",
     "q_te",
     "q_ncie",
@@ -303,3 +304,21 @@ def to_json(result: Mapping[str, float]) -> str:
     """Format results as a JSON object; NaN and infinities become ``null``."""
     clean = {n: (v if math.isfinite(v) else None) for n, v in result.items()}
     return json.dumps(clean, indent=2)
+
+
+def cli_report(
+    a: str | Path,
+    b: str | Path,
+    f: str | Path,
+    names: str | Iterable[str] | None = None,
+    as_json: bool = False,
+) -> str:
+    """Everything ``gacn metrics A B F [--metrics Q_G,Q_M] [--json]`` prints.
+
+    Reads the three files with :func:`read_image`, computes the selected metrics (comma
+    separated names, case-insensitive; ``None`` = all 14) and returns either
+    :func:`format_lines` or :func:`to_json` text. Raises ValueError on unknown names or
+    mismatched shapes (the CLI should turn it into an error message and a non-zero exit).
+    """
+    result = compute_files(a, b, f, names)
+    return to_json(result) if as_json else format_lines(result)
