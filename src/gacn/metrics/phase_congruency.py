@@ -49,11 +49,13 @@ def _reverse_freq(h: np.ndarray) -> np.ndarray:
     return np.roll(np.flip(h, axis=(-2, -1)), shift=(1, 1), axis=(-2, -1))
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=2)
 def _filter_bank(rows: int, cols: int):
-    """Log-Gabor filters (NORIENT, NSCALE, rows, cols) and per-orientation noise constants.
+    """Radial and angular filter components and per-orientation noise constants.
 
-    Returns ``(filters, em_n, sum_an2, sum_aiaj)`` where, for each orientation, ``em_n`` is
+    Returns ``(log_gabor, spread, em_n, sum_an2, sum_aiaj)``: the radial log-Gabor parts
+    (NSCALE, rows, cols) and angular parts (NORIENT, rows, cols), whose products are the
+    filters (kept factored to bound the cache's memory), and, for each orientation, ``em_n``
     the sum of the squared smallest-scale filter, and ``sum_an2``/``sum_aiaj`` are the sums
     of ``Σ_s f_s²`` and ``Σ_{i<j} f_i f_j`` over the spatial (inverse FFT, rescaled) filters.
     """
@@ -85,7 +87,7 @@ def _filter_bank(rows: int, cols: int):
         log_gabor[s] = lg
 
     theta_sigma = np.pi / NORIENT / D_THETA_ON_SIGMA
-    filters = np.empty((NORIENT, NSCALE, rows, cols))
+    spreads = np.empty((NORIENT, rows, cols))
     em_n = np.empty(NORIENT)
     sum_an2 = np.empty(NORIENT)
     sum_aiaj = np.empty(NORIENT)
@@ -95,8 +97,8 @@ def _filter_bank(rows: int, cols: int):
         dc = costheta * np.cos(angl) + sintheta * np.sin(angl)
         dtheta = np.abs(np.arctan2(ds, dc))
         spread = np.exp(-(dtheta**2) / (2 * theta_sigma**2))
+        spreads[o] = spread
         filt = log_gabor * spread[None]
-        filters[o] = filt
         em_n[o] = np.sum(filt[0] ** 2)
         # The MATLAB code sums products of real(ifft2(filter)) * sqrt(rows*cols) over the
         # image. real(ifft2(H)) is the inverse transform of the Hermitian part
@@ -109,8 +111,9 @@ def _filter_bank(rows: int, cols: int):
             for sj in range(si + 1, NSCALE):
                 acc += np.sum(sym[si] * sym[sj])
         sum_aiaj[o] = acc
-    filters.setflags(write=False)
-    return filters, em_n, sum_an2, sum_aiaj
+    log_gabor.setflags(write=False)
+    spreads.setflags(write=False)
+    return log_gabor, spreads, em_n, sum_an2, sum_aiaj
 
 
 def phasecong(im: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -127,7 +130,7 @@ def phasecong(im: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     im = np.asarray(im, dtype=np.float64)
     rows, cols = im.shape
-    filters, em_n, sum_an2, sum_aiaj = _filter_bank(rows, cols)
+    log_gabor, spreads, em_n, sum_an2, sum_aiaj = _filter_bank(rows, cols)
     imagefft = sfft.fft2(im, workers=_WORKERS)
 
     total_energy = np.zeros((rows, cols))
@@ -138,8 +141,8 @@ def phasecong(im: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     for o in range(NORIENT):
         angl = o * np.pi / NORIENT
-        eo = sfft.ifft2(imagefft[None] * filters[o], axes=(-2, -1), workers=_WORKERS,
-                        overwrite_x=True)
+        filt = log_gabor * spreads[o]
+        eo = sfft.ifft2(imagefft * filt, axes=(-2, -1), workers=_WORKERS, overwrite_x=True)
         e = eo.real
         od = eo.imag
         an = np.abs(eo)
