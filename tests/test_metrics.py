@@ -16,6 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+try:
+    import gacn.metrics  # noqa: F401
+except ImportError:  # running from a checkout without `pip install -e .`
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
 from gacn import metrics
 from gacn.metrics import (
     NAMES,
