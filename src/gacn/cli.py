@@ -148,3 +148,35 @@ def metrics(
         raise InputError(str(exc)) from None
     typer.echo(m.to_json(result) if as_json else m.format_lines(result))
 
+
+
+@app.command()
+@user_errors
+def benchmark(
+    datasets: Annotated[list[Path], typer.Argument(help="Folders of NAME_1 / NAME_2 pairs (e.g. pairs/lytro).")],
+    methods: Annotated[str, typer.Option("--methods", help="Comma-separated: gacn, naive-laplacian, average, source-1.")]
+    = "gacn,naive-laplacian,average,source-1",
+    metric_names: Annotated[str, typer.Option("--metrics", help="Comma-separated metric names.")] = "Q_G,Q_M,Q_CB,Q_P,Q_CV",
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Write per-pair scores here.")] = None,
+    save_dir: Annotated[Path | None, typer.Option("--save", help="Write fused images under this folder.")] = None,
+    weights: Annotated[Path | None, typer.Option("--weights", help="safetensors weights (default: shipped).")] = None,
+    device: Device = "cpu",
+) -> None:
+    """Score fusion methods on folders of real pairs and print a table of metric means."""
+    from gacn import metrics as m
+    from gacn.evaluation.benchmark import builtin_methods, find_pairs, run_benchmark, summary_table
+
+    available = builtin_methods(None if weights is None else str(weights), device)
+    chosen = [s.strip() for s in methods.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in available]
+    if unknown or not chosen:
+        raise InputError(f"unknown method(s) {', '.join(unknown) or '(none)'}; known: {', '.join(available)}")
+    try:
+        names = m.parse_names(metric_names)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    if csv_path is not None:
+        check_writable(csv_path)
+    sets = [find_pairs(d) for d in datasets]
+    rows = run_benchmark(sets, {k: available[k] for k in chosen}, names, csv_path, save_dir)
+    typer.echo(summary_table(rows, names))

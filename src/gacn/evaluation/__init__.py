@@ -1,0 +1,1 @@
+"""Benchmarking fusion methods on real pairs with the no-reference metrics."""
