@@ -29,12 +29,23 @@ class FusionResult:
         float32 in 0..1, the network's map before the boundary guided filter.
     timings : dict
         Seconds spent per stage.
+    index_map : ndarray or None
+        uint16 (H, W): the index of the source each pixel comes from (0 = first); for a focus
+        stack, a depth map. Set by N-image fusion (:func:`gacn.fusion.stack.fuse_stack`).
+    confidence : ndarray or None
+        float32 0..1 (H, W): how clearly the chosen source won its comparisons.
+
+    For more than two sources (see :func:`gacn.fusion.stack.fuse_stack`), ``decision_map`` is
+    the weight of the source in ``index_map`` in the blend and ``raw_decision_map`` the index
+    map before smoothing, scaled to 0..1.
     """
 
     image: np.ndarray
     decision_map: np.ndarray
     raw_decision_map: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
+    index_map: np.ndarray | None = None
+    confidence: np.ndarray | None = None
 
 
 @lru_cache(maxsize=4)

@@ -1,0 +1,178 @@
+"""Synthetic focus stacks with ground truth, for tests and benchmarks.
+
+A sharp photo (one that ships with scikit-image) gets a depth map made of smooth surfaces (a
+tilted plane and a bump) and steps (two raised blocks); frame k is focused at depth
+z_k = k / (n - 1) and every pixel is blurred by a Gaussian of sigma
+``max_blur * |depth - z_k|`` (thin-lens defocus grows linearly with the distance to the focal
+plane). Optional focus breathing scales and shifts each frame by a known amount.
+
+Examples
+--------
+>>> s = make_stack(n_frames=4, size=(48, 64))
+>>> len(s.frames), s.frames[0].shape, int(s.truth.max())
+(4, (48, 64, 3), 3)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import skimage.data
+
+#: Blur levels (sigma, pixels) between which each pixel's blur is interpolated.
+_LEVELS = (0.0, 0.3, 0.6, 1.0, 1.5, 2.0, 3.0, 4.0, 5.5, 7.0, 9.0, 12.0)
+
+
+@dataclass
+class SyntheticStack:
+    """A synthetic focus stack and its ground truth.
+
+    Attributes
+    ----------
+    frames : list of ndarray
+        uint8 RGB frames (H, W, 3), focus near to far.
+    sharp : ndarray
+        The sharp photo, uint8 (H, W, 3).
+    depth : ndarray
+        float32 depth in 0..1 per pixel (reference-frame geometry).
+    focus : ndarray
+        Focal depth of each frame.
+    truth : ndarray
+        uint16: the frame focused closest to each pixel's depth.
+    matrices : list of ndarray
+        (2, 3) transforms with ``frame_k(A @ [x, 1]) = aligned_k(x)`` (identity without breathing).
+    """
+
+    frames: list[np.ndarray]
+    sharp: np.ndarray
+    depth: np.ndarray
+    focus: np.ndarray
+    truth: np.ndarray
+    matrices: list[np.ndarray]
+
+
+def depth_map(shape: tuple[int, int]) -> np.ndarray:
+    """A depth map in 0..1: tilted plane, Gaussian bump and two flat raised blocks (steps)."""
+    h, w = shape
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    y, x = y / max(h - 1, 1), x / max(w - 1, 1)
+    d = 0.1 + 0.5 * x + 0.15 * y
+    d += 0.35 * np.exp(-((x - 0.7) ** 2 + (y - 0.35) ** 2) / 0.02)
+    d[int(0.55 * h):int(0.9 * h), int(0.1 * w):int(0.4 * w)] = 0.95
+    d[int(0.1 * h):int(0.3 * h), int(0.1 * w):int(0.35 * w)] = 0.0
+    return np.clip(d, 0.0, 1.0).astype(np.float32)
+
+
+def _defocus(image: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """Blur each pixel by its own Gaussian sigma (interpolating between fixed blur levels)."""
+    f = image.astype(np.float32)
+    out = np.zeros_like(f)
+    sigma = np.clip(sigma, 0.0, _LEVELS[-1])
+    prev = f
+    for lo, hi in zip(_LEVELS[:-1], _LEVELS[1:]):
+        nxt = cv2.GaussianBlur(f, (0, 0), hi, borderType=cv2.BORDER_REFLECT)
+        inside = (sigma >= lo) & (sigma <= hi)
+        t = ((sigma - lo) / (hi - lo))[..., None]
+        out = np.where(inside[..., None], (1 - t) * prev + t * nxt, out)
+        prev = nxt
+    return out
+
+
+def make_stack(
+    photo: np.ndarray | None = None,
+    n_frames: int = 6,
+    size: tuple[int, int] = (192, 192),
+    max_blur: float = 6.0,
+    breathing: float = 0.0,
+    shift: float = 0.0,
+    seed: int = 0,
+) -> SyntheticStack:
+    """Build a synthetic focus stack with known depth, sharp photo and per-frame geometry.
+
+    Parameters
+    ----------
+    photo : ndarray, optional
+        uint8 RGB photo; scikit-image's astronaut by default. Resized to ``size``.
+    n_frames : int
+        Number of frames (focal planes evenly spread over depth 0..1).
+    size : tuple of int
+        (H, W) of the frames.
+    max_blur : float
+        Gaussian sigma (pixels) at depth distance 1 from the focal plane.
+    breathing : float
+        Scale change per frame away from the middle one (0.01 = 1 % per frame).
+    shift : float
+        Largest random shift per frame, in pixels (uniform in +-shift, both axes).
+    seed : int
+        Seed of the random shifts.
+
+    Returns
+    -------
+    SyntheticStack
+
+    Examples
+    --------
+    >>> s = make_stack(n_frames=3, size=(32, 32), breathing=0.01)
+    >>> round(float(s.matrices[0][0, 0]), 3)
+    0.99
+    """
+    if n_frames < 2:
+        raise ValueError("a stack needs at least two frames")
+    photo = skimage.data.astronaut() if photo is None else photo
+    h, w = size
+    sharp = cv2.resize(photo, (w, h), interpolation=cv2.INTER_AREA)
+    depth = depth_map((h, w))
+    focus = np.linspace(0.0, 1.0, n_frames).astype(np.float32)
+    truth = np.argmin(np.abs(depth[None] - focus[:, None, None]), axis=0).astype(np.uint16)
+    rng = np.random.default_rng(seed)
+    mid = n_frames // 2
+    frames, matrices = [], []
+    for k, z in enumerate(focus):
+        frame = _defocus(sharp, max_blur * np.abs(depth - z))
+        scale = 1.0 + breathing * (k - mid)
+        t = rng.uniform(-shift, shift, 2) if (shift and k != mid) else np.zeros(2)
+        c = np.array([(w - 1) / 2, (h - 1) / 2])
+        m = np.array([[scale, 0, 0], [0, scale, 0]], np.float32)
+        m[:, 2] = c - scale * c + t
+        if scale != 1.0 or t.any():
+            frame = cv2.warpAffine(frame, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        frames.append(np.clip(np.rint(frame), 0, 255).astype(np.uint8))
+        matrices.append(m.astype(np.float32))
+    return SyntheticStack(frames, sharp, depth, focus, truth, matrices)
+
+
+def texture_mask(image: np.ndarray, threshold: float = 0.02) -> np.ndarray:
+    """Pixels whose 7x7 local standard deviation of luma (0..1) exceeds ``threshold``."""
+    g = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0 if image.ndim == 3 else image
+    mean = cv2.blur(g, (7, 7))
+    var = cv2.blur(g * g, (7, 7)) - mean * mean
+    return np.sqrt(np.maximum(var, 0)) > threshold
+
+
+def index_accuracy(index: np.ndarray, stack: SyntheticStack, tolerance: float = 0.25) -> float:
+    """Share of textured pixels whose chosen frame is (nearly) the sharpest one.
+
+    A pick counts as right when its focal plane is no farther from the pixel's depth than the
+    best one plus ``tolerance`` frame spacings (pixels half-way between two planes are equally
+    sharp in both). Flat pixels (:func:`texture_mask`) carry no focus information and are left out.
+
+    Examples
+    --------
+    >>> s = make_stack(n_frames=3, size=(32, 32))
+    >>> index_accuracy(s.truth, s)
+    1.0
+    """
+    spacing = 1.0 / (len(stack.focus) - 1)
+    err = np.abs(stack.depth - stack.focus[index.astype(int)])
+    best = np.abs(stack.depth - stack.focus[stack.truth.astype(int)])
+    ok = err <= best + tolerance * spacing + 1e-6
+    mask = texture_mask(stack.sharp)
+    return float(ok[mask].mean())
+
+
+def psnr(image: np.ndarray, reference: np.ndarray) -> float:
+    """PSNR in dB of a uint8 image against a uint8 reference."""
+    mse = np.mean((image.astype(np.float64) - reference.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-12)))
