@@ -14,14 +14,16 @@ Examples
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from gacn.fusion.pair import FusionResult, fuse_pair
-from gacn.io import InputError, read_image
+from gacn.fusion.pair import FusionResult
+from gacn.fusion.stack import DEFAULT_STRATEGY, STRATEGIES, fuse_stack
+from gacn.fusion.tiling import TILE
+from gacn.io import InputError
 
-__all__ = ["fuse", "FusionResult", "InputError", "__version__"]
+__all__ = ["fuse", "FusionResult", "InputError", "STRATEGIES", "__version__"]
 __version__ = "0.1.0"
 
 
@@ -29,32 +31,63 @@ def fuse(
     images: Iterable[np.ndarray | str | os.PathLike],
     weights: str | os.PathLike | None = None,
     device: str = "cpu",
+    strategy: str = DEFAULT_STRATEGY,
+    align: bool | None = None,
+    crop: bool = True,
+    tile: int = TILE,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> FusionResult:
     """Fuse photos of one scene focused at different depths into one sharp image.
+
+    Two images give the method's pair fusion; more give a focus stack
+    (:func:`gacn.fusion.stack.fuse_stack`), streamed from disk with bounded memory.
 
     Parameters
     ----------
     images : iterable of ndarray or path
-        Two images (arrays or files), same size; gray or RGB; uint8, uint16 or float in 0..1.
+        Two or more images (arrays or files; a list or a one-shot iterator), in focus order,
+        same size; gray or RGB; uint8, uint16 or float in 0..1.
     weights : str or PathLike, optional
         safetensors weights; the shipped model by default.
     device : str
         ``'cpu'`` or ``'cuda'``.
+    strategy : {'running', 'calibration', 'serial'}
+        How N > 2 frames are combined; ``'running'`` (compare each frame with the best so far)
+        by default.
+    align : bool, optional
+        Register the frames to the middle one; default on for three or more images.
+    crop : bool
+        With alignment, crop to the area every frame covers.
+    tile : int
+        Tile side for the network on big images (memory grows with its square).
+    progress : callable, optional
+        ``progress(stage, done, total)`` after each frame.
 
     Returns
     -------
     FusionResult
-        ``.image`` (dtype and channels of the first input), ``.decision_map`` and
-        ``.raw_decision_map`` (float32 0..1, weight of the first image).
+        ``.image`` (dtype and channels of the first input); ``.index_map`` (uint16 source
+        index per pixel: a depth map); ``.confidence``; ``.decision_map`` and
+        ``.raw_decision_map`` (two images: weight of the first image after / before the
+        boundary guided filter; more: weight of the chosen frame in the blend, and the raw
+        index map scaled to 0..1).
 
     Raises
     ------
     InputError
-        Fewer than two images, unreadable files, or sizes that differ.
+        Fewer than two images, unreadable files, sizes that differ, an unknown strategy.
+
+    References
+    ----------
+    .. [1] B. Ma et al., "End-to-end learning for simultaneously generating decision map and
+       multi-focus image fusion result", Neurocomputing 470 (2022) 204-216.
+
+    Examples
+    --------
+    >>> import numpy as np, gacn
+    >>> a = np.zeros((32, 32), np.uint8); b = np.full((32, 32), 255, np.uint8)
+    >>> gacn.fuse([a, b, a], align=False).index_map.shape
+    (32, 32)
     """
-    arrays = [read_image(x) if isinstance(x, (str, os.PathLike)) else np.asarray(x) for x in images]
-    if len(arrays) < 2:
-        raise InputError(f"need at least two images to fuse, got {len(arrays)}")
-    if len(arrays) > 2:
-        raise InputError(f"got {len(arrays)} images: this version fuses exactly two")
-    return fuse_pair(arrays[0], arrays[1], weights=weights, device=device)
+    return fuse_stack(images, strategy=strategy, align=align, crop=crop, weights=weights, device=device,
+                      tile=tile, progress=progress)

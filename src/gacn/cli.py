@@ -52,26 +52,68 @@ Device = Annotated[str, typer.Option("--device", help="cpu or cuda")]
 @app.command()
 @user_errors
 def fuse(
-    images: Annotated[list[Path], typer.Argument(help="Two images of one scene, focused at different depths.")],
+    images: Annotated[list[Path], typer.Argument(
+        help="Two or more images of one scene focused at different depths, in focus order: files, "
+             "folders (their images, sorted by name) or quoted glob patterns.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Fused image to write (PNG, TIFF, JPEG).")],
-    map_path: Annotated[Path | None, typer.Option("--map", help="Also write the decision map (8-bit PNG).")] = None,
+    map_path: Annotated[Path | None, typer.Option(
+        "--map", help="Also write the map: for two images the decision map (8-bit PNG, weight of image 1); "
+                      "for more the source index per pixel (depth map; 8-bit, 16-bit over 256 frames) and a "
+                      "colourised MAP-stem_preview.png.")] = None,
+    confidence_path: Annotated[Path | None, typer.Option(
+        "--confidence", help="Also write the confidence map (0..1 scaled to the file's range).")] = None,
+    strategy: Annotated[str, typer.Option(
+        "--strategy", help="running (default: each frame vs the best so far), calibration (the method's, "
+                           "reference frame 0) or serial (fuse 1 with 2, the result with 3, ...).")] = "running",
+    align: Annotated[bool | None, typer.Option(
+        "--align/--no-align", help="Register frames to the middle one (default: on for 3 or more).",
+        show_default=False)] = None,
+    crop: Annotated[bool, typer.Option(
+        "--crop/--no-crop", help="With alignment, crop to the area all frames cover.")] = True,
+    tile: Annotated[int, typer.Option("--tile", help="Tile side for the network (memory grows with its square).")] = 256,
     weights: Annotated[Path | None, typer.Option("--weights", help="safetensors weights (default: shipped).")] = None,
     device: Device = "cpu",
 ) -> None:
-    """Fuse photos focused at different depths into one sharp image."""
-    import gacn
+    """Fuse photos (a pair or a focus stack) focused at different depths into one sharp image."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    if len(images) < 2:
-        raise InputError(f"need at least two images to fuse, got {len(images)}")
-    targets = [output] + ([map_path] if map_path else [])
+    import gacn
+    from gacn.fusion.stack import expand_inputs, index_preview
+
+    if strategy not in gacn.STRATEGIES:
+        raise InputError(f"unknown strategy {strategy!r}: use one of {', '.join(gacn.STRATEGIES)}")
+    files = expand_inputs(images)
+    if len(files) < 2:
+        raise InputError(f"need at least two images to fuse, got {len(files)}")
+    if tile < 16:
+        raise InputError(f"--tile must be at least 16, got {tile}")
+    preview = map_path.with_name(map_path.stem + "_preview.png") if map_path else None
+    targets = [output] + [p for p in (map_path, preview, confidence_path) if p]
     for target in targets:
-        check_writable(target, images)
-    arrays = [read_image(p) for p in images]
-    result = gacn.fuse(arrays, weights=weights, device=device)
+        check_writable(target, files)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True, disable=len(files) < 3) as bar:
+        tasks: dict[str, Any] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task("deciding" if stage == "decide" else "blending", total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        result = gacn.fuse(files, weights=weights, device=device, strategy=strategy, align=align, crop=crop,
+                           tile=tile, progress=report)
     write_image(output, result.image)
-    if map_path:
-        write_image(map_path, np.clip(np.rint(result.decision_map * 255), 0, 255).astype(np.uint8))
-    typer.echo(f"wrote {output} ({sum(result.timings.values()):.2f} s)")
+    if map_path and preview:
+        if len(files) == 2:
+            write_image(map_path, np.clip(np.rint(result.decision_map * 255), 0, 255).astype(np.uint8))
+        else:
+            index = result.index_map
+            write_image(map_path, index.astype(np.uint8) if len(files) <= 256 else index.astype(np.uint16))
+        write_image(preview, index_preview(result.index_map, len(files)))
+    if confidence_path:
+        write_image(confidence_path, result.confidence)
+    typer.echo(f"wrote {output} from {len(files)} images ({sum(result.timings.values()):.2f} s)")
 
 
 @app.command()

@@ -1,5 +1,6 @@
-"""Fusion pipelines built on the GACN model."""
+"""Fusion pipelines built on the GACN model: pairs, focus stacks, tiling, alignment."""
 
 from gacn.fusion.pair import FusionResult, fuse_pair
+from gacn.fusion.stack import DEFAULT_STRATEGY, STRATEGIES, fuse_stack
 
-__all__ = ["FusionResult", "fuse_pair"]
+__all__ = ["DEFAULT_STRATEGY", "FusionResult", "STRATEGIES", "fuse_pair", "fuse_stack"]

@@ -72,8 +72,86 @@ CALIBRATION_EPS = 1e-6
 MEDIAN_SIZE = 5
 BLEND_SIGMA = 1.5
 
+#: File name endings taken as images when a folder is given, and the RAW ones (read with rawpy).
+RAW_SUFFIXES = {".cr2", ".cr3", ".nef", ".arw", ".dng", ".orf", ".rw2", ".raf", ".pef", ".srw"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"} | RAW_SUFFIXES
+
 Progress = Callable[[str, int, int], None]
 ImageLike = np.ndarray | str | os.PathLike
+
+
+def read_frame(path: str | os.PathLike) -> np.ndarray:
+    """Read one frame: any image :func:`gacn.io.read_image` reads, or a camera RAW file.
+
+    RAW files (``RAW_SUFFIXES``) are demosaiced by rawpy (``pip install gacn[raw]``) with the
+    camera white balance into 16-bit RGB.
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, or a RAW file without rawpy installed.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in RAW_SUFFIXES:
+        return read_image(path)
+    if not path.is_file():
+        raise InputError(f"input file not found: {path}")
+    try:
+        import rawpy
+    except ImportError:
+        raise InputError(f"reading RAW file {path} needs rawpy: pip install 'gacn[raw]'") from None
+    try:
+        with rawpy.imread(str(path)) as raw:
+            return raw.postprocess(output_bps=16, use_camera_wb=True)
+    except Exception as exc:  # rawpy raises its own error types for undecodable files
+        raise InputError(f"cannot read RAW file {path}: {exc.__class__.__name__}") from None
+
+
+def expand_inputs(args: Sequence[str | os.PathLike]) -> list[Path]:
+    """Turn command-line inputs (files, folders, glob patterns) into a sorted list of files.
+
+    A folder gives its image files (``IMAGE_SUFFIXES``) sorted by name; a pattern with
+    ``*``, ``?`` or ``[`` that is not an existing file gives its matches sorted by name.
+
+    Raises
+    ------
+    InputError
+        A folder without images or a pattern that matches nothing.
+
+    Examples
+    --------
+    >>> expand_inputs(["a.png", "b.png"])
+    [PosixPath('a.png'), PosixPath('b.png')]
+    """
+    import glob
+
+    files: list[Path] = []
+    for arg in map(Path, args):
+        if arg.is_dir():
+            found = sorted(p for p in arg.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not found:
+                raise InputError(f"no image files in folder {arg}")
+            files += found
+        elif not arg.exists() and any(c in str(arg) for c in "*?["):
+            found = sorted(Path(p) for p in glob.glob(str(arg)) if Path(p).is_file())
+            if not found:
+                raise InputError(f"no files match {arg}")
+            files += found
+        else:
+            files.append(arg)
+    return files
+
+
+def index_preview(index: np.ndarray, n_frames: int) -> np.ndarray:
+    """A colourised uint8 RGB view of an index (depth) map: near frames blue, far ones yellow.
+
+    Examples
+    --------
+    >>> index_preview(np.array([[0, 4]], np.uint16), 5).shape
+    (1, 2, 3)
+    """
+    scaled = np.rint(index.astype(np.float32) * (255.0 / max(n_frames - 1, 1))).astype(np.uint8)
+    return cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_VIRIDIS), cv2.COLOR_BGR2RGB)
 
 
 class _Frames:
@@ -105,7 +183,7 @@ class _Frames:
     def _read(self, k: int) -> np.ndarray:
         item = self.items[k]
         if isinstance(item, (str, os.PathLike)):
-            arr = np.load(item) if str(item).endswith(".npy") else read_image(item)
+            arr = np.load(item) if str(item).endswith(".npy") else read_frame(item)
         else:
             arr = np.asarray(item)
         return normalize_layout(arr, f"image {k + 1}")
