@@ -1,8 +1,8 @@
 """Decision-map accuracy and IoU on held-out synthetic pairs, for the network and the naive rule.
 
 Pairs are made from the BSDS500 ``val`` photos (never trained on) with the training synthesiser:
-the full mix (method recipe + occlusion-correct defocus, Gaussian and disc blur) and the method's
-recipe alone; and from photos that ship with scikit-image (not in BSDS500).
+the full mix (method recipe + occlusion-correct defocus, Gaussian and disc blur) and the reference
+recipe alone (Gaussian sigma 2, photos shrunk as by the reference's resize to 256x256); and from photos that ship with scikit-image (not in BSDS500).
 
 Usage: python benchmarks/eval_synthetic.py [--weights W] [--data ../shared/data] [--pairs 200] [--size 128]
 """
@@ -52,9 +52,10 @@ def main() -> None:
     outside = [Photo(to_gray_float(getattr(skimage.data, name)()), None) for name in OUTSIDE]
     sets = {
         "BSDS val, training mix": (load_bsds(args.data, "val"), SynthesisConfig(size=args.size)),
-        "BSDS val, method recipe (Gaussian blur)": (
+        "BSDS val, reference recipe": (
             load_bsds(args.data, "val"),
-            SynthesisConfig(size=args.size, occlusion_prob=0.0, disc_prob=0.0, gauss_sigma=(2.0, 2.0))),
+            SynthesisConfig(size=args.size, occlusion_prob=0.0, disc_prob=0.0, gauss_sigma=(2.0, 2.0),
+                            scale=(256 / 481, 256 / 321))),
         "scikit-image photos, training mix": (outside, SynthesisConfig(size=args.size)),
     }
     print(f"{'set':42} {'pairs':>5} {'acc':>7} {'IoU':>7} {'naive acc':>9}")

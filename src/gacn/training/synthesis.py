@@ -12,7 +12,7 @@ Two ways of making a pair from a sharp photo ``I`` and a focus mask ``M`` are mi
   locally closer to the all-in-focus truth ``fg * a + bg * (1 - a)``.
 
 Blur is Gaussian or a disc (defocus) kernel with a wide range of radii, and the usual
-augmentations are applied: rotation by multiples of 30 degrees, flips, a small offset of one
+augmentations are applied: a random downscale of the photo, rotation by multiples of 30 degrees, flips, a small offset of one
 source, brightness/contrast jitter, sensor noise and a random swap of the sources.
 
 All arrays are float32 gray images in 0..1; the target is 1 where source 1 is in focus.
@@ -51,6 +51,7 @@ class SynthesisConfig:
     noise_std: tuple[float, float] = (0.0, 0.02)
     max_offset: int = 2
     rotate: bool = True
+    scale: tuple[float, float] = (0.5, 1.0)
 
 
 def load_bsds(root: str | Path, split: str) -> list[Photo]:
@@ -130,10 +131,17 @@ def segment_mask(rng: np.random.Generator, labels: np.ndarray) -> np.ndarray | N
 
 
 def _window(
-    rng: np.random.Generator, photo: Photo, side: int, rotate: bool
+    rng: np.random.Generator, photo: Photo, side: int, rotate: bool, scale: tuple[float, float]
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Random square window of ``side`` pixels, optionally rotated by a multiple of 30 degrees."""
+    """Random square window of ``side`` pixels of the photo resized by a random factor in ``scale``,
+    optionally rotated by a multiple of 30 degrees."""
     img, lab = photo.image, photo.labels
+    factor = rng.uniform(*scale)
+    if factor != 1.0:
+        size = (max(int(round(img.shape[1] * factor)), 1), max(int(round(img.shape[0] * factor)), 1))
+        img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+        if lab is not None:
+            lab = cv2.resize(lab, size, interpolation=cv2.INTER_NEAREST)
     angle = 30.0 * rng.integers(0, 12) if rotate else 0.0
     need = int(np.ceil(side * (abs(np.cos(np.radians(angle))) + abs(np.sin(np.radians(angle)))))) + 2
     h, w = img.shape
@@ -237,15 +245,15 @@ def make_pair(rng: np.random.Generator, photos: list[Photo], cfg: SynthesisConfi
     >>> a.shape, m.dtype
     ((112, 112), dtype('float32'))
     """
-    margin = 40
+    margin = 24
     side = cfg.size + 2 * cfg.max_offset + 2 * margin
     photo = photos[int(rng.integers(len(photos)))]
-    sharp, labels = _window(rng, photo, side, cfg.rotate)
+    sharp, labels = _window(rng, photo, side, cfg.rotate, cfg.scale)
     mask = _pick_mask(rng, labels, sharp.shape, cfg.blob_prob)
     kind, amount = _pick_blur(rng, cfg)
     if rng.random() < cfg.occlusion_prob:
         if rng.random() < 0.5:
-            bg, _ = _window(rng, photos[int(rng.integers(len(photos)))], side, cfg.rotate)
+            bg, _ = _window(rng, photos[int(rng.integers(len(photos)))], side, cfg.rotate, cfg.scale)
         else:
             bg = sharp
         if rng.random() < 0.3:
