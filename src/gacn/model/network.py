@@ -103,13 +103,12 @@ def spatial_frequency(features: torch.Tensor, window: int = SF_WINDOW) -> torch.
     torch.Tensor
         Same shape as ``features``.
     """
-    dx = torch.zeros_like(features)
-    dy = torch.zeros_like(features)
-    dx[..., :, 1:] = features[..., :, 1:] - features[..., :, :-1]
-    dy[..., 1:, :] = features[..., 1:, :] - features[..., :-1, :]
+    dx = F.pad(features[..., :, 1:] - features[..., :, :-1], (1, 0, 0, 0))
+    dy = F.pad(features[..., 1:, :] - features[..., :-1, :], (0, 0, 1, 0))
     energy = dx * dx + dy * dy
     pad = window // 2
-    return F.avg_pool2d(energy, window, stride=1, padding=pad, count_include_pad=True) * (window * window)
+    rows = F.avg_pool2d(energy, (window, 1), stride=1, padding=(pad, 0), count_include_pad=True)
+    return F.avg_pool2d(rows, (1, window), stride=1, padding=(0, pad), count_include_pad=True) * (window * window)
 
 
 class DecisionPath(nn.Module):
