@@ -53,6 +53,7 @@ from gacn.fusion.tiling import (
     TILE,
     DiskArray,
     activity,
+    bound_heap_growth,
     channel_weights,
     decide_from_activity,
     tile_grid,
@@ -300,6 +301,7 @@ def fuse_stack(
     """
     if strategy not in STRATEGIES:
         raise InputError(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
+    bound_heap_growth()
     if model is None:
         model = cached_model(None if weights is None else str(weights), device)
     dev = next(model.parameters()).device
