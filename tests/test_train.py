@@ -32,3 +32,20 @@ def test_resume_is_exact(tmp_path: Path, fake_bsds: Path) -> None:
     assert "features.blocks.0.0.0.weight" in weights
     rows = (out / "log.csv").read_text().strip().splitlines()
     assert rows[0].startswith("step,") and len(rows) == 5
+
+
+def test_train_command_runs_and_resumes(tmp_path: Path, fake_bsds: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    base = [sys.executable, "-m", "gacn", "train", "--data", str(fake_bsds), "--out", str(out), "--batch", "2",
+            "--crop", "48", "--val-every", "1", "--val-pairs", "4", "--fp32"]
+    first = subprocess.run([*base, "--steps", "1"], capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    again = subprocess.run([*base, "--steps", "2"], capture_output=True, text=True, timeout=300)
+    assert again.returncode != 0 and "--resume" in again.stderr
+    resumed = subprocess.run([*base, "--steps", "2", "--resume"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert '"step": 2' in resumed.stdout
+    assert (out / "log.csv").read_text().count("\n") == 3

@@ -150,6 +150,7 @@ def train(
     crop: Annotated[int, typer.Option("--crop", help="Training crop side in pixels.")] = 112,
     lr: Annotated[float, typer.Option("--lr")] = 1e-3,
     val_every: Annotated[int, typer.Option("--val-every")] = 100,
+    val_pairs: Annotated[int, typer.Option("--val-pairs", help="Held-out pairs per validation.")] = 96,
     threads: Annotated[int, typer.Option("--threads", help="torch threads (0: default).")] = 0,
     bf16: Annotated[bool, typer.Option("--bf16/--fp32", help="bf16 autocast for the forward pass.")] = True,
     seed: Annotated[int, typer.Option("--seed")] = 0,
@@ -161,7 +162,7 @@ def train(
     if not resume and (out / "last.pt").exists():
         raise InputError(f"{out} already holds a run: pass --resume to continue it or pick another --out")
     cfg = TrainConfig(data=str(data), out=str(out), steps=steps, batch=batch, crop=crop, lr=lr,
-                      val_every=val_every, threads=threads, bf16=bf16, seed=seed, device=device)
+                      val_every=val_every, val_pairs=val_pairs, threads=threads, bf16=bf16, seed=seed, device=device)
     try:
         summary = Trainer(cfg, resume=resume).run()
     except FileNotFoundError as exc:
