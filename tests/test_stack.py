@@ -147,7 +147,11 @@ def test_cli_ctrl_c_leaves_no_output(tmp_path: Path) -> None:
         iio.imwrite(tmp_path / f"frame{k}.png", f)
     out = tmp_path / "out.png"
     proc = gacn_cli("fuse", tmp_path / "frame*.png", "-o", out, env=dict(os.environ, TMPDIR=str(tmp_path)))
-    time.sleep(6)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("gacn-stack-*")) and time.monotonic() < deadline:
+        time.sleep(0.2)  # wait until fusion has started (its temporary folder exists)
+    time.sleep(1.0)
+    assert proc.poll() is None, "fusion finished before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
