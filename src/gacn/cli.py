@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 import numpy as np
 import typer
 
-from gacn.io import InputError, check_writable, read_image, write_image
+from gacn.io import InputError, check_writable, write_image
 
 app = typer.Typer(
     add_completion=False,
@@ -186,10 +186,10 @@ def metrics(
     from gacn import metrics as m
 
     try:
-        result = m.compute(read_image(a), read_image(b), read_image(f), m.parse_names(names))
+        report = m.cli_report(a, b, f, names, as_json)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    typer.echo(m.to_json(result) if as_json else m.format_lines(result))
+    typer.echo(report)
 
 
 

@@ -43,6 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gacn.io import read_image
+
 from ._common import check_same_shape
 from .features import q_g, q_m, q_sf
 from .information import q_mi, q_ncie, q_te, q_te_c
@@ -277,17 +279,10 @@ def compute(
     return {n: float(REGISTRY[n](ga, gb, gf)) for n in selected}
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file with ``imageio.v3.imread`` (dtype preserved)."""
-    import imageio.v3 as iio
-
-    return np.asarray(iio.imread(Path(path)))
-
-
 def compute_files(
     a: str | Path, b: str | Path, f: str | Path, names: str | Iterable[str] | None = None
 ) -> dict[str, float]:
-    """:func:`compute` on three image files (read with :func:`read_image`)."""
+    """:func:`compute` on three image files (read with :func:`gacn.io.read_image`, dtype kept)."""
     selected = parse_names(names)  # fail on bad names before reading files
     return compute(read_image(a), read_image(b), read_image(f), selected)
 
