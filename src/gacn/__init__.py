@@ -23,7 +23,7 @@ from gacn.fusion.stack import DEFAULT_STRATEGY, STRATEGIES, fuse_stack
 from gacn.fusion.tiling import TILE
 from gacn.io import InputError
 
-__all__ = ["fuse", "FusionResult", "InputError", "STRATEGIES", "__version__"]
+__all__ = ["STRATEGIES", "FusionResult", "InputError", "__version__", "fuse"]
 __version__ = "0.1.0"
 
 

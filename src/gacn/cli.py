@@ -76,7 +76,13 @@ def fuse(
 ) -> None:
     """Fuse photos (a pair or a focus stack) focused at different depths into one sharp image."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     import gacn
     from gacn.fusion.stack import expand_inputs, index_preview
@@ -154,6 +160,9 @@ def train(
     threads: Annotated[int, typer.Option("--threads", help="torch threads (0: default).")] = 0,
     bf16: Annotated[bool, typer.Option("--bf16/--fp32", help="bf16 autocast for the forward pass.")] = True,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    init: Annotated[Path | None, typer.Option("--init", help="Start from these weights (fine-tuning).")] = None,
+    surrogate: Annotated[str, typer.Option(
+        "--surrogate", help="Surrogate-gradient slopes 'SF,DECISION' for the x1000 sigmoids, or 'off'.")] = "0.5,20",
     device: Device = "cpu",
 ) -> None:
     """Train GACN on synthetic pairs made on the fly from BSDS500 photos (resumable)."""
@@ -161,8 +170,17 @@ def train(
 
     if not resume and (out / "last.pt").exists():
         raise InputError(f"{out} already holds a run: pass --resume to continue it or pick another --out")
+    if init is not None and not init.is_file():
+        raise InputError(f"--init {init}: no such weights file")
+    try:
+        slopes = None if surrogate == "off" else tuple(float(v) for v in surrogate.split(","))
+    except ValueError:
+        slopes = ()
+    if slopes is not None and len(slopes) != 2:
+        raise InputError(f"--surrogate {surrogate!r}: expected two numbers like 0.5,20 or 'off'")
     cfg = TrainConfig(data=str(data), out=str(out), steps=steps, batch=batch, crop=crop, lr=lr,
-                      val_every=val_every, val_pairs=val_pairs, threads=threads, bf16=bf16, seed=seed, device=device)
+                      val_every=val_every, val_pairs=val_pairs, threads=threads, bf16=bf16, seed=seed, device=device,
+                      init=None if init is None else str(init), surrogate=slopes)
     try:
         summary = Trainer(cfg, resume=resume).run()
     except FileNotFoundError as exc:
@@ -207,7 +225,12 @@ def benchmark(
 ) -> None:
     """Score fusion methods on folders of real pairs and print a table of metric means."""
     from gacn import metrics as m
-    from gacn.evaluation.benchmark import builtin_methods, find_pairs, run_benchmark, summary_table
+    from gacn.evaluation.benchmark import (
+        builtin_methods,
+        find_pairs,
+        run_benchmark,
+        summary_table,
+    )
 
     available = builtin_methods(None if weights is None else str(weights), device)
     chosen = [s.strip() for s in methods.split(",") if s.strip()]

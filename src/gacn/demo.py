@@ -60,7 +60,7 @@ def make_demo_pair(photo: np.ndarray | None = None, radius: float = 5.0) -> Demo
     m = mask[..., None] if f.ndim == 3 else mask
     s1 = m * f + (1 - m) * blurred
     s2 = m * blurred + (1 - m) * f
-    to8 = lambda x: np.clip(np.rint(x * 255), 0, 255).astype(np.uint8)  # noqa: E731
+    to8 = lambda x: np.clip(np.rint(x * 255), 0, 255).astype(np.uint8)
     return DemoPair(to8(s1), to8(s2), sharp, mask)
 
 

@@ -3,4 +3,4 @@
 from gacn.fusion.pair import FusionResult, fuse_pair
 from gacn.fusion.stack import DEFAULT_STRATEGY, STRATEGIES, fuse_stack
 
-__all__ = ["DEFAULT_STRATEGY", "FusionResult", "STRATEGIES", "fuse_pair", "fuse_stack"]
+__all__ = ["DEFAULT_STRATEGY", "STRATEGIES", "FusionResult", "fuse_pair", "fuse_stack"]

@@ -60,7 +60,14 @@ from gacn.fusion.tiling import (
     tile_tensor,
     tiled_decision,
 )
-from gacn.io import InputError, from_float, normalize_layout, read_image, to_float, to_gray_float
+from gacn.io import (
+    InputError,
+    from_float,
+    normalize_layout,
+    read_image,
+    to_float,
+    to_gray_float,
+)
 from gacn.model import GACN
 from gacn.model.guided_filter import boundary_guided_filter
 
@@ -229,7 +236,7 @@ def _blend(frames: _Frames, matrices: list[np.ndarray], index: np.ndarray, sigma
 
 
 def _bgf(raw: np.ndarray, ga: np.ndarray, gb: np.ndarray, device: torch.device) -> np.ndarray:
-    t = lambda x: torch.from_numpy(x)[None, None].to(device)  # noqa: E731
+    t = lambda x: torch.from_numpy(x)[None, None].to(device)
     with torch.inference_mode():
         return boundary_guided_filter(t(raw), t(ga), t(gb))[0, 0].cpu().numpy()
 

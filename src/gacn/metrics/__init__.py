@@ -54,38 +54,38 @@ from .reference import map_accuracy, map_iou, psnr, ssim
 from .structural import q_c, q_s, q_w, q_y
 
 __all__ = [
+    "INFO",
+    "MIN_SIZE",
     "NAMES",
     "REGISTRY",
-    "MIN_SIZE",
-    "INFO",
     "MetricInfo",
+    "cli_report",
     "compute",
     "compute_files",
-    "to_gray",
-    "read_image",
-    "parse_names",
     "format_lines",
-    "to_json",
-    "cli_report",
-    "q_mi",
-    "q_te",
-    "q_ncie",
-    "q_g",
-    "q_m",
-    "q_sf",
-    "q_p",
-    "q_s",
-    "q_c",
-    "q_y",
-    "q_cv",
-    "q_cb",
-    "q_te_c",
-    "q_w",
-    "phasecong",
-    "psnr",
-    "ssim",
     "map_accuracy",
     "map_iou",
+    "parse_names",
+    "phasecong",
+    "psnr",
+    "q_c",
+    "q_cb",
+    "q_cv",
+    "q_g",
+    "q_m",
+    "q_mi",
+    "q_ncie",
+    "q_p",
+    "q_s",
+    "q_sf",
+    "q_te",
+    "q_te_c",
+    "q_w",
+    "q_y",
+    "read_image",
+    "ssim",
+    "to_gray",
+    "to_json",
 ]
 
 #: RGB -> gray weights of MATLAB ``rgb2gray``.
@@ -195,9 +195,7 @@ def to_gray(img: np.ndarray) -> np.ndarray:
         v = x.astype(np.float64)
     elif dt == np.uint16:
         v = x.astype(np.float64) / 257.0
-    elif dt == np.bool_:
-        v = x.astype(np.float64) * 255.0
-    elif np.issubdtype(dt, np.floating):
+    elif dt == np.bool_ or np.issubdtype(dt, np.floating):
         v = x.astype(np.float64) * 255.0
     elif np.issubdtype(dt, np.integer):
         v = x.astype(np.float64)

@@ -12,13 +12,13 @@ import numpy as np
 from scipy import ndimage
 
 __all__ = [
-    "matlab_round",
-    "normalize1",
-    "gaussian_1d",
     "filter2_same",
     "filter2_valid",
     "gauss_same",
     "gauss_valid",
+    "gaussian_1d",
+    "matlab_round",
+    "normalize1",
     "sobel",
 ]
 

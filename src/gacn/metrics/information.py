@@ -11,7 +11,7 @@ import numpy as np
 
 from ._common import normalize1
 
-__all__ = ["q_mi", "q_te", "q_te_c", "q_ncie", "joint_histogram"]
+__all__ = ["joint_histogram", "q_mi", "q_ncie", "q_te", "q_te_c"]
 
 _N = 256
 

@@ -15,7 +15,7 @@ from scipy import ndimage
 
 from ._common import freqspace_grid, normalize1, sobel
 
-__all__ = ["q_cv", "q_cb"]
+__all__ = ["q_cb", "q_cv"]
 
 _WORKERS = 2
 

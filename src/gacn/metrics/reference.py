@@ -11,7 +11,7 @@ import numpy as np
 
 from ._common import gauss_valid
 
-__all__ = ["psnr", "ssim", "map_accuracy", "map_iou", "default_data_range"]
+__all__ = ["default_data_range", "map_accuracy", "map_iou", "psnr", "ssim"]
 
 
 def default_data_range(*arrays: np.ndarray) -> float:

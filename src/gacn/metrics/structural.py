@@ -11,7 +11,7 @@ import numpy as np
 
 from ._common import gauss_valid
 
-__all__ = ["q_s", "q_w", "q_c", "q_y", "ssim_stats"]
+__all__ = ["q_c", "q_s", "q_w", "q_y", "ssim_stats"]
 
 
 def ssim_stats(x: np.ndarray, y: np.ndarray, n: int, c1: float, c2: float):

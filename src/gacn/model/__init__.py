@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 from gacn.io import InputError
 from gacn.model.network import GACN, count_parameters
 
-__all__ = ["GACN", "count_parameters", "load_model", "save_weights", "default_weights_path"]
+__all__ = ["GACN", "count_parameters", "default_weights_path", "load_model", "save_weights"]
 
 WEIGHTS_NAME = "gacn.safetensors"
 

@@ -17,7 +17,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from safetensors.torch import load_file
 
 from gacn.model import save_weights
 from gacn.model.network import GACN
@@ -45,6 +53,8 @@ class TrainConfig:
     channels_last: bool = False
     threads: int = 0
     seed: int = 0
+    init: str | None = None
+    surrogate: tuple[float, float] | None = (0.5, 20.0)
 
 
 LOG_FIELDS = ["step", "elapsed_s", "lr", "loss", "dice", "qg", "val_loss", "val_acc", "val_iou"]
@@ -93,7 +103,11 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
-        self.model = GACN().to(cfg.device)
+        self.model = GACN()
+        if cfg.init:
+            self.model.load_state_dict(load_file(cfg.init))
+        self.model.surrogate = cfg.surrogate
+        self.model = self.model.to(cfg.device)
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optim = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
