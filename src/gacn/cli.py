@@ -215,7 +215,8 @@ def metrics(
 @user_errors
 def benchmark(
     datasets: Annotated[list[Path], typer.Argument(help="Folders of NAME_1 / NAME_2 pairs (e.g. pairs/lytro).")],
-    methods: Annotated[str, typer.Option("--methods", help="Comma-separated: gacn, naive-laplacian, average, source-1.")]
+    methods: Annotated[str, typer.Option("--methods", help="Comma-separated: gacn, naive-laplacian, average, source-1, "
+                                                      "laplacian-pyramid, dwt, gff, block-sf, enfuse (if installed).")]
     = "gacn,naive-laplacian,average,source-1",
     metric_names: Annotated[str, typer.Option("--metrics", help="Comma-separated metric names.")] = "Q_G,Q_M,Q_CB,Q_P,Q_CV",
     csv_path: Annotated[Path | None, typer.Option("--csv", help="Write per-pair scores here.")] = None,

@@ -20,7 +20,16 @@ import numpy as np
 from rich.progress import Progress
 
 from gacn import metrics
-from gacn.baselines import average, laplacian_energy_selection
+from gacn.baselines import (
+    average,
+    block_spatial_frequency_fusion,
+    dwt_fusion,
+    enfuse_available,
+    enfuse_fusion,
+    guided_filtering_fusion,
+    laplacian_energy_selection,
+    laplacian_pyramid_fusion,
+)
 from gacn.fusion.pair import FusionResult, check_pair, fuse_pair
 from gacn.io import InputError, read_image
 
@@ -61,7 +70,12 @@ def find_pairs(folder: str | Path, name: str | None = None) -> PairSet:
 
 
 def builtin_methods(weights: str | None = None, device: str = "cpu") -> dict[str, Method]:
-    """The methods compared by default: GACN (ours), the naive selection rule, averaging, source 1."""
+    """The methods known by name: GACN (ours), the classical baselines, averaging, source 1.
+
+    Classical baselines: ``naive-laplacian`` (Laplacian-energy selection), ``laplacian-pyramid``,
+    ``dwt``, ``gff`` (guided filtering fusion), ``block-sf`` (block spatial frequency) and
+    ``enfuse`` (only when the ``enfuse`` program is installed); see :mod:`gacn.baselines`.
+    """
 
     def ours(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return fuse_pair(a, b, weights=weights, device=device).image
@@ -73,12 +87,19 @@ def builtin_methods(weights: str | None = None, device: str = "cpu") -> dict[str
     def result_image(fn: Callable[[np.ndarray, np.ndarray], FusionResult]) -> Method:
         return lambda a, b: fn(a, b).image
 
-    return {
+    methods = {
         "gacn": ours,
         "naive-laplacian": result_image(laplacian_energy_selection),
         "average": result_image(average),
         "source-1": copy_first,
+        "laplacian-pyramid": result_image(laplacian_pyramid_fusion),
+        "dwt": result_image(dwt_fusion),
+        "gff": result_image(guided_filtering_fusion),
+        "block-sf": result_image(block_spatial_frequency_fusion),
     }
+    if enfuse_available():
+        methods["enfuse"] = result_image(enfuse_fusion)
+    return methods
 
 
 def run_benchmark(
