@@ -124,6 +124,46 @@ def fuse(
 
 @app.command()
 @user_errors
+def batch(
+    input_dir: Annotated[Path, typer.Argument(
+        help="Folder of jobs: each sub-folder with two or more images is one stack (sorted by name); "
+             "loose files NAME_1.ext, NAME_2.ext, ... are one job per NAME.")],
+    output: Annotated[Path, typer.Option(
+        "-o", "--output", help="Folder for NAME.png (NAME.tif for TIFF/RAW inputs), NAME_map.png and batch.csv.")],
+    workers: Annotated[int, typer.Option("--workers", help="Local worker processes.")] = 2,
+    threads: Annotated[int, typer.Option("--threads", help="Threads per worker (and torch threads per job).")] = 1,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Run on an existing Dask cluster (e.g. tcp://host:8786) instead of local workers.")] = None,
+    weights: Annotated[Path | None, typer.Option("--weights", help="safetensors weights (default: shipped).")] = None,
+    device: Device = "cpu",
+    strategy: Annotated[str, typer.Option(
+        "--strategy", help="For stacks of three or more: running, calibration or serial.")] = "running",
+    align: Annotated[bool | None, typer.Option(
+        "--align/--no-align", help="Register frames to the middle one (default: on for 3 or more).",
+        show_default=False)] = None,
+    no_maps: Annotated[bool, typer.Option("--no-maps", help="Do not write NAME_map.png.")] = False,
+) -> None:
+    """Fuse every pair or stack in a folder in parallel on Dask; jobs already done are skipped."""
+    import time
+
+    from gacn.batch import CSV_NAME, find_jobs, run_batch
+
+    start = time.perf_counter()
+    jobs = find_jobs(input_dir, exclude=[output])
+    rows = run_batch(jobs, output, weights=weights, device=device, strategy=strategy, write_maps=not no_maps,
+                     workers=workers, threads=threads, scheduler=scheduler, align=align)
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "skipped", "failed")}
+    for row in rows:
+        if row["status"] == "failed":
+            typer.echo(f"gacn: {row['name']}: {row['error']}", err=True)
+    typer.echo(f"{len(rows)} jobs: {counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed "
+               f"in {time.perf_counter() - start:.1f} s; log {output / CSV_NAME}")
+    if counts["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
 def demo(
     out_dir: Annotated[Path, typer.Option("-o", "--out", help="Folder for the demo images.")] = Path("gacn-demo"),
     weights: Annotated[Path | None, typer.Option("--weights", help="safetensors weights (default: shipped).")] = None,
