@@ -15,10 +15,10 @@ from gacn.fusion.tiling import (
     DiskArray,
     channel_weights,
     extract_features,
-    spatial_frequency,
     tile_grid,
     tiled_decision,
 )
+from gacn.model.inference import spatial_frequency
 from gacn.model.network import spatial_frequency as network_sf
 
 

@@ -12,6 +12,8 @@ import torch
 
 from gacn.io import InputError, from_float, normalize_layout, to_float, to_gray_float
 from gacn.model import GACN, load_model
+from gacn.model.guided_filter import boundary_guided_filter
+from gacn.model.inference import raw_decision
 
 
 @dataclass
@@ -112,12 +114,12 @@ def fuse_pair(
     dev = next(model.parameters()).device
     t0 = time.perf_counter()
     fa, fb = to_float(a), to_float(b)
-    ga = torch.from_numpy(to_gray_float(a))[None, None].to(dev)
-    gb = torch.from_numpy(to_gray_float(b))[None, None].to(dev)
+    ga = torch.from_numpy(to_gray_float(a))[None, None].to(dev).contiguous(memory_format=torch.channels_last)
+    gb = torch.from_numpy(to_gray_float(b))[None, None].to(dev).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
-        out = model(ga, gb)
-        raw = out.raw_decision[0, 0].float().cpu().numpy()
-        decision = out.decision[0, 0].float().cpu().numpy()
+        raw_t = raw_decision(model, ga, gb)
+        decision = boundary_guided_filter(raw_t, ga, gb)[0, 0].float().cpu().numpy()
+        raw = raw_t[0, 0].float().cpu().numpy()
     t1 = time.perf_counter()
     w = decision[..., None] if fa.ndim == 3 else decision
     fused = w * fa + (1.0 - w) * fb

@@ -36,9 +36,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from gacn.model.network import GACN, SF_WINDOW, SLOPE
+from gacn.model import inference
+from gacn.model.network import GACN
 
 #: Radius of the raw decision map's receptive field, in pixels.
 RECEPTIVE_RADIUS = 29
@@ -129,10 +129,6 @@ def tile_grid(height: int, width: int, tile: int = TILE, halo: int = HALO) -> li
     return tiles
 
 
-def _cse_gate(se: torch.nn.Module, mean: torch.Tensor) -> torch.Tensor:
-    return torch.sigmoid(se.fc2(F.relu(se.fc1(mean))))
-
-
 def _crops(gray: np.ndarray) -> np.ndarray:
     """An even ``CSE_GRID`` x ``CSE_GRID`` grid of ``CSE_CROP``-pixel crops, stacked."""
     h, w = gray.shape
@@ -177,7 +173,7 @@ def channel_weights(model: GACN, gray: np.ndarray) -> list[torch.Tensor]:
         for block in model.features.blocks:
             y = block[0](h)
             inner = y[..., margin:y.shape[2] - margin, margin:y.shape[3] - margin]
-            w = _cse_gate(block[1], inner.float().mean(dim=(0, 2, 3))[None])
+            w = inference.cse_gate(block[1], inner.float().mean(dim=(0, 2, 3))[None])
             weights.append(w)
             outs.append(y * w[:, :, None, None])
             h = torch.cat(outs, dim=1)
@@ -186,40 +182,23 @@ def channel_weights(model: GACN, gray: np.ndarray) -> list[torch.Tensor]:
 
 def extract_features(model: GACN, x: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
     """The 64-channel features of ``x`` (1, 1, h, w) with given cSE channel weights."""
-    outs: list[torch.Tensor] = []
-    h = x
-    for block, w in zip(model.features.blocks, weights):
-        outs.append(block[0](h) * w[:, :, None, None])
-        h = torch.cat(outs, dim=1)
-    return h
-
-
-def spatial_frequency(features: torch.Tensor, window: int = SF_WINDOW) -> torch.Tensor:
-    """The network's per-channel spatial frequency, with a separable window sum (same values)."""
-    f = features.float()
-    dx = F.pad(f[..., :, 1:] - f[..., :, :-1], (1, 0, 0, 0))
-    dy = F.pad(f[..., 1:, :] - f[..., :-1, :], (0, 0, 1, 0))
-    energy = dx * dx + dy * dy
-    pad = window // 2
-    energy = F.avg_pool2d(energy, (window, 1), stride=1, padding=(pad, 0), count_include_pad=True)
-    energy = F.avg_pool2d(energy, (1, window), stride=1, padding=(0, pad), count_include_pad=True)
-    return energy * float(window * window)
+    return inference.features(model, x, weights)
 
 
 def activity(model: GACN, gray: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
     """Spatial frequency (1, 64, h, w) of the features of a gray tile (1, 1, h, w)."""
-    return spatial_frequency(extract_features(model, gray, weights))
+    return inference.spatial_frequency(extract_features(model, gray, weights))
 
 
 def decide_from_activity(model: GACN, sf_a: torch.Tensor, sf_b: torch.Tensor) -> torch.Tensor:
     """Raw decision map P(a sharper than b), shape (1, 1, h, w), from two activity maps."""
-    comparison = torch.sigmoid(SLOPE * (sf_a - sf_b))
-    return torch.sigmoid(SLOPE * model.decision_path(comparison).float())
+    return inference.decide(model, sf_a - sf_b)
 
 
 def tile_tensor(gray: np.ndarray, tile: Tile, device: torch.device) -> torch.Tensor:
     """The padded window of a gray image as a (1, 1, h, w) tensor."""
-    return torch.from_numpy(np.ascontiguousarray(gray[tile.padded]))[None, None].to(device)
+    x = torch.from_numpy(np.ascontiguousarray(gray[tile.padded]))[None, None].to(device)
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 def tiled_decision(model: GACN, gray_a: np.ndarray, gray_b: np.ndarray,
@@ -255,9 +234,9 @@ def tiled_decision(model: GACN, gray_a: np.ndarray, gray_b: np.ndarray,
     out = np.empty(gray_a.shape, np.float32)
     with torch.inference_mode():
         for t in tile_grid(*gray_a.shape, tile=tile):
-            sf_a = activity(model, tile_tensor(gray_a, t, dev), weights_a)
-            sf_b = activity(model, tile_tensor(gray_b, t, dev), weights_b)
-            out[t.core] = decide_from_activity(model, sf_a, sf_b)[0, 0][t.inner].cpu().numpy()
+            diff = inference.activity_difference(model, tile_tensor(gray_a, t, dev), tile_tensor(gray_b, t, dev),
+                                                 weights_a, weights_b)
+            out[t.core] = inference.decide(model, diff)[0, 0][t.inner].cpu().numpy()
     return out
 
 
