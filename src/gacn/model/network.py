@@ -26,43 +26,6 @@ SLOPE = 1000.0
 SF_WINDOW = 11
 
 
-class _SteepSigmoid(torch.autograd.Function):
-    """sigmoid(SLOPE * x) forward; backward as if the slope were ``grad_slope`` (a surrogate gradient)."""
-
-    @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, grad_slope: float) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        ctx.grad_slope = grad_slope
-        return torch.sigmoid(SLOPE * x)
-
-    @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        (x,) = ctx.saved_tensors
-        s = torch.sigmoid(ctx.grad_slope * x)
-        return grad * ctx.grad_slope * s * (1.0 - s), None
-
-
-def steep_sigmoid(x: torch.Tensor, grad_slope: float | None = None) -> torch.Tensor:
-    """The method's near-binary ``sigmoid(1000 * x)``.
-
-    With ``grad_slope`` set, the value is unchanged but gradients are those of ``sigmoid(grad_slope * x)``.
-    The x1000 slope saturates on almost every pixel, so its true gradient reaches only near-ties and
-    training stalls; a gentler surrogate slope lets confidently wrong pixels be corrected too.
-
-    Examples
-    --------
-    >>> x = torch.tensor([-0.5, 0.5], requires_grad=True)
-    >>> y = steep_sigmoid(x, grad_slope=1.0)
-    >>> y.detach().round().tolist()
-    [0.0, 1.0]
-    >>> y.sum().backward(); bool((x.grad > 0.2).all())
-    True
-    """
-    if grad_slope is None:
-        return torch.sigmoid(SLOPE * x)
-    return _SteepSigmoid.apply(x, grad_slope)
-
-
 class ConvBlock(nn.Sequential):
     """3x3 convolution (padding 1), ReLU, BatchNorm: the method's conv block."""
 
@@ -192,18 +155,14 @@ class GACN(nn.Module):
         super().__init__()
         self.features = FeatureExtractor()
         self.decision_path = DecisionPath()
-        #: Surrogate-gradient slopes ``(spatial-frequency comparison, decision)`` used in training mode
-        #: (see :func:`steep_sigmoid`); ``None`` trains with the true gradients. Values never change.
-        self.surrogate: tuple[float, float] | None = None
 
     def decide(self, feat_a: torch.Tensor, feat_b: torch.Tensor) -> torch.Tensor:
         """Raw decision map (before BGF) from the two sources' features."""
         sf_a = spatial_frequency(feat_a.float())
         sf_b = spatial_frequency(feat_b.float())
-        slopes = self.surrogate if self.training and self.surrogate else (None, None)
-        comparison = steep_sigmoid(sf_a - sf_b, slopes[0]).to(feat_a.dtype)
+        comparison = torch.sigmoid(SLOPE * (sf_a - sf_b)).to(feat_a.dtype)
         logit = self.decision_path(comparison).float()
-        return steep_sigmoid(logit, slopes[1])
+        return torch.sigmoid(SLOPE * logit)
 
     def forward(
         self,

@@ -54,7 +54,6 @@ class TrainConfig:
     threads: int = 0
     seed: int = 0
     init: str | None = None
-    surrogate: tuple[float, float] | None = (0.5, 20.0)
 
 
 LOG_FIELDS = ["step", "elapsed_s", "lr", "loss", "dice", "qg", "val_loss", "val_acc", "val_iou"]
@@ -106,7 +105,6 @@ class Trainer:
         self.model = GACN()
         if cfg.init:
             self.model.load_state_dict(load_file(cfg.init))
-        self.model.surrogate = cfg.surrogate
         self.model = self.model.to(cfg.device)
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
