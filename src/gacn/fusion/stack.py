@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from gacn.fusion.align import common_box, estimate_transform, warp_image
-from gacn.fusion.pair import FusionResult, cached_model, check_pair, fuse_pair
+from gacn.fusion.pair import UNTILED_PIXELS, FusionResult, cached_model, check_pair, fuse_pair
 from gacn.fusion.tiling import (
     TILE,
     DiskArray,
@@ -308,7 +308,6 @@ def fuse_stack(
     """
     if strategy not in STRATEGIES:
         raise InputError(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
-    bound_heap_growth()
     if model is None:
         model = cached_model(None if weights is None else str(weights), device)
     dev = next(model.parameters()).device
@@ -320,11 +319,12 @@ def fuse_stack(
         h, w = first.shape[:2]
         if n == 2:
             strategy = "serial"
-        if n == 2 and h * w <= tile * tile and not align:
+        if n == 2 and h * w <= max(tile * tile, UNTILED_PIXELS) and not align:
             result = fuse_pair(first, frames.load(1), model=model)
             result.index_map = (result.decision_map < 0.5).astype(np.uint16)
             result.confidence = np.abs(2.0 * result.raw_decision_map - 1.0)
             return result
+        bound_heap_growth()
         if align is None:
             align = n >= 3
         matrices = [np.eye(2, 3, dtype=np.float32)] * n
