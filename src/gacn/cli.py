@@ -201,8 +201,6 @@ def train(
     bf16: Annotated[bool, typer.Option("--bf16/--fp32", help="bf16 autocast for the forward pass.")] = True,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     init: Annotated[Path | None, typer.Option("--init", help="Start from these weights (fine-tuning).")] = None,
-    surrogate: Annotated[str, typer.Option(
-        "--surrogate", help="Surrogate-gradient slopes 'SF,DECISION' for the x1000 sigmoids, or 'off'.")] = "0.5,20",
     device: Device = "cpu",
 ) -> None:
     """Train GACN on synthetic pairs made on the fly from BSDS500 photos (resumable)."""
@@ -212,15 +210,9 @@ def train(
         raise InputError(f"{out} already holds a run: pass --resume to continue it or pick another --out")
     if init is not None and not init.is_file():
         raise InputError(f"--init {init}: no such weights file")
-    try:
-        slopes = None if surrogate == "off" else tuple(float(v) for v in surrogate.split(","))
-    except ValueError:
-        slopes = ()
-    if slopes is not None and len(slopes) != 2:
-        raise InputError(f"--surrogate {surrogate!r}: expected two numbers like 0.5,20 or 'off'")
     cfg = TrainConfig(data=str(data), out=str(out), steps=steps, batch=batch, crop=crop, lr=lr,
                       val_every=val_every, val_pairs=val_pairs, threads=threads, bf16=bf16, seed=seed, device=device,
-                      init=None if init is None else str(init), surrogate=slopes)
+                      init=None if init is None else str(init))
     try:
         summary = Trainer(cfg, resume=resume).run()
     except FileNotFoundError as exc:
