@@ -201,6 +201,11 @@ def train(
     bf16: Annotated[bool, typer.Option("--bf16/--fp32", help="bf16 autocast for the forward pass.")] = True,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     init: Annotated[Path | None, typer.Option("--init", help="Start from these weights (fine-tuning).")] = None,
+    loss: Annotated[str, typer.Option("--loss", help="ga (Dice + 1 - soft Q_G) or dice (ablation).")] = "ga",
+    se: Annotated[bool, typer.Option("--se/--no-se", help="With the squeeze-excitation blocks (--no-se: ablation).")]
+    = True,
+    recipe: Annotated[str, typer.Option("--recipe", help="ours (full synthesis mix) or reference (ablation).")]
+    = "ours",
     device: Device = "cpu",
 ) -> None:
     """Train GACN on synthetic pairs made on the fly from BSDS500 photos (resumable)."""
@@ -212,10 +217,10 @@ def train(
         raise InputError(f"--init {init}: no such weights file")
     cfg = TrainConfig(data=str(data), out=str(out), steps=steps, batch=batch, crop=crop, lr=lr,
                       val_every=val_every, val_pairs=val_pairs, threads=threads, bf16=bf16, seed=seed, device=device,
-                      init=None if init is None else str(init))
+                      init=None if init is None else str(init), loss=loss, se=se, recipe=recipe)
     try:
         summary = Trainer(cfg, resume=resume).run()
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         raise InputError(str(exc)) from None
     except KeyboardInterrupt:
         typer.echo(f"interrupted: checkpoint saved in {out}/last.pt; continue with --resume", err=True)

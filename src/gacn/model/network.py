@@ -66,10 +66,10 @@ class SpatialSE(nn.Module):
 class FeatureExtractor(nn.Module):
     """Densely connected feature extraction shared by both sources: 1 gray channel -> 64."""
 
-    def __init__(self) -> None:
+    def __init__(self, se: bool = True) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(
-            nn.Sequential(ConvBlock(cin, 16), ChannelSE(16)) for cin in (1, 16, 32, 48)
+            nn.Sequential(ConvBlock(cin, 16), ChannelSE(16) if se else nn.Identity()) for cin in (1, 16, 32, 48)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -114,12 +114,12 @@ def spatial_frequency(features: torch.Tensor, window: int = SF_WINDOW) -> torch.
 class DecisionPath(nn.Module):
     """Maps the 64-channel activity comparison to one logit per pixel (spatial SE between blocks)."""
 
-    def __init__(self) -> None:
+    def __init__(self, se: bool = True) -> None:
         super().__init__()
         widths = (64, 48, 32, 16, 1)
-        layers: list[nn.Module] = [SpatialSE(64)]
+        layers: list[nn.Module] = [SpatialSE(64) if se else nn.Identity()]
         for cin, cout in zip(widths[:-1], widths[1:]):
-            layers += [ConvBlock(cin, cout), SpatialSE(cout)]
+            layers += [ConvBlock(cin, cout), SpatialSE(cout) if se else nn.Identity()]
         self.layers = nn.Sequential(*layers)
 
     def forward(self, comparison: torch.Tensor) -> torch.Tensor:
@@ -142,6 +142,12 @@ class GACN(nn.Module):
     F = D_BGF * A + (1 - D_BGF) * B, where D_BGF is D refined by the boundary guided filter
     near focus boundaries.
 
+    Parameters
+    ----------
+    se : bool
+        With the channel and spatial squeeze-excitation blocks (the method). ``False`` builds
+        the ablation without them; only ``True`` models run on the lean inference path.
+
     Examples
     --------
     >>> import torch
@@ -151,10 +157,10 @@ class GACN(nn.Module):
     torch.Size([1, 1, 32, 40])
     """
 
-    def __init__(self) -> None:
+    def __init__(self, se: bool = True) -> None:
         super().__init__()
-        self.features = FeatureExtractor()
-        self.decision_path = DecisionPath()
+        self.features = FeatureExtractor(se)
+        self.decision_path = DecisionPath(se)
 
     def decide(self, feat_a: torch.Tensor, feat_b: torch.Tensor) -> torch.Tensor:
         """Raw decision map (before BGF) from the two sources' features."""

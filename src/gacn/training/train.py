@@ -54,6 +54,28 @@ class TrainConfig:
     threads: int = 0
     seed: int = 0
     init: str | None = None
+    loss: str = "ga"
+    se: bool = True
+    recipe: str = "ours"
+
+
+#: Training losses: the method's GA loss (Dice + 1 - soft Q_G), or Dice alone (ablation).
+LOSSES = ("ga", "dice")
+#: Training data: our synthesis mix, or the reference recipe alone (ablation).
+RECIPES = ("ours", "reference")
+
+
+def synthesis_config(recipe: str, crop: int) -> SynthesisConfig:
+    """The pair synthesis of a training recipe.
+
+    ``"ours"`` is the full mix (method recipe and occlusion-correct defocus, Gaussian and disc
+    blur up to 15 px, noise, offsets, scale changes); ``"reference"`` is the method's recipe
+    alone: Gaussian blur of sigma 2 with the softened mask, small noise.
+    """
+    if recipe == "reference":
+        return SynthesisConfig(size=crop, occlusion_prob=0.0, disc_prob=0.0, gauss_sigma=(2.0, 2.0),
+                               noise_std=(0.0, 0.01), scale=(256 / 481, 256 / 321))
+    return SynthesisConfig(size=crop)
 
 
 LOG_FIELDS = ["step", "elapsed_s", "lr", "loss", "dice", "qg", "val_loss", "val_acc", "val_iou"]
@@ -102,7 +124,9 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
-        self.model = GACN()
+        if cfg.loss not in LOSSES or cfg.recipe not in RECIPES:
+            raise ValueError(f"loss must be one of {LOSSES} and recipe one of {RECIPES}")
+        self.model = GACN(se=cfg.se)
         if cfg.init:
             self.model.load_state_dict(load_file(cfg.init))
         self.model = self.model.to(cfg.device)
@@ -116,7 +140,7 @@ class Trainer:
         self.elapsed = 0.0
         self.photos = load_bsds(cfg.data, "train")
         self.val = validation_set(cfg.data, cfg.val_pairs, cfg.crop)
-        self.synth = SynthesisConfig(size=cfg.crop)
+        self.synth = synthesis_config(cfg.recipe, cfg.crop)
         if resume and (self.out / "last.pt").exists():
             self._load(self.out / "last.pt")
 
@@ -167,6 +191,8 @@ class Trainer:
         with torch.autocast(device_type=torch.device(cfg.device).type, dtype=torch.bfloat16, enabled=cfg.bf16):
             out = self.model(a, b)
         loss, dice, qg = ga_loss(out.raw_decision, m, a, b, out.fused)
+        if cfg.loss == "dice":
+            loss = dice
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
         self.optim.step()
