@@ -57,3 +57,25 @@ def test_make_pair_is_reproducible() -> None:
     p2 = make_pair(np.random.default_rng(5), photos, cfg)
     assert all(np.array_equal(x, y) for x, y in zip(p1, p2))
     assert p1[0].shape == (48, 48) and set(np.unique(p1[2])) <= {0.0, 1.0}
+
+
+def test_thin_structures_keep_the_mask_binary_and_change_a_little() -> None:
+    from gacn.training.synthesis import thin_structures
+
+    mask = np.zeros((96, 96), np.float32)
+    mask[:, :48] = 1.0
+    out = thin_structures(np.random.default_rng(0), mask)
+    assert set(np.unique(out)) <= {0.0, 1.0}
+    changed = (out != mask).mean()
+    assert 0.0 < changed < 0.3
+
+
+def test_jpeg_and_breathing_are_small_changes() -> None:
+    from gacn.training.synthesis import breathe, jpeg
+
+    img = np.random.default_rng(1).random((64, 64), dtype=np.float32)
+    smooth = np.asarray(np.cumsum(np.ones((64, 64), np.float32), axis=1) / 64.0)
+    assert np.abs(jpeg(smooth, 90) - smooth).mean() < 0.01
+    assert np.abs(jpeg(img, 50) - img).mean() > 0.01
+    np.testing.assert_allclose(breathe(img, 1.0), img, atol=1e-6)
+    assert np.abs(breathe(smooth, 1.02) - smooth)[8:-8, 8:-8].max() < 0.02

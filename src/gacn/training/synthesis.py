@@ -52,6 +52,9 @@ class SynthesisConfig:
     max_offset: int = 2
     rotate: bool = True
     scale: tuple[float, float] = (0.5, 1.0)
+    thin_prob: float = 0.25
+    jpeg_prob: float = 0.25
+    breathing: float = 0.02
 
 
 def load_bsds(root: str | Path, split: str) -> list[Photo]:
@@ -172,12 +175,47 @@ def _window(
     return img, lab
 
 
+def thin_structures(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
+    """Toggle a few thin lines (1-3 px: stems, wires, hairs) and small holes in a binary mask.
+
+    Focus boundaries in real scenes are not all smooth region outlines; thin in-focus parts
+    in front of a blurred background, and holes through which it shows, are where fusion
+    methods miss small objects.
+    """
+    h, w = mask.shape
+    toggle = np.zeros((h, w), np.uint8)
+    for _ in range(int(rng.integers(1, 5))):
+        p0 = (int(rng.integers(w)), int(rng.integers(h)))
+        p1 = (int(rng.integers(w)), int(rng.integers(h)))
+        cv2.line(toggle, p0, p1, 1, int(rng.integers(1, 4)))
+    for _ in range(int(rng.integers(0, 4))):
+        centre = (int(rng.integers(w)), int(rng.integers(h)))
+        cv2.circle(toggle, centre, int(rng.integers(3, max(4, min(h, w) // 10))), 1, -1)
+    return np.where(toggle > 0, 1.0 - mask, mask).astype(np.float32)
+
+
 def _pick_mask(rng: np.random.Generator, labels: np.ndarray | None, shape: tuple[int, int],
-               blob_prob: float) -> np.ndarray:
+               blob_prob: float, thin_prob: float) -> np.ndarray:
     mask = None
     if labels is not None and rng.random() >= blob_prob:
         mask = segment_mask(rng, labels)
-    return blob_mask(rng, shape) if mask is None else mask
+    mask = blob_mask(rng, shape) if mask is None else mask
+    return thin_structures(rng, mask) if rng.random() < thin_prob else mask
+
+
+def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """``image`` (float 0..1, gray) after a JPEG round trip at ``quality``."""
+    ok, buf = cv2.imencode(".jpg", np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8),
+                           [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255.0
+
+
+def breathe(image: np.ndarray, factor: float) -> np.ndarray:
+    """Scale ``image`` about its centre by ``factor``, same size (focus breathing)."""
+    h, w = image.shape
+    m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), 0.0, factor)
+    return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
 def _pick_blur(rng: np.random.Generator, cfg: SynthesisConfig) -> tuple[str, float]:
@@ -249,7 +287,7 @@ def make_pair(rng: np.random.Generator, photos: list[Photo], cfg: SynthesisConfi
     side = cfg.size + 2 * cfg.max_offset + 2 * margin
     photo = photos[int(rng.integers(len(photos)))]
     sharp, labels = _window(rng, photo, side, cfg.rotate, cfg.scale)
-    mask = _pick_mask(rng, labels, sharp.shape, cfg.blob_prob)
+    mask = _pick_mask(rng, labels, sharp.shape, cfg.blob_prob, cfg.thin_prob)
     kind, amount = _pick_blur(rng, cfg)
     if rng.random() < cfg.occlusion_prob:
         if rng.random() < 0.5:
@@ -263,6 +301,8 @@ def make_pair(rng: np.random.Generator, photos: list[Photo], cfg: SynthesisConfi
     else:
         s1, s2, target = method_pair(sharp, mask, kind, amount)
 
+    if cfg.breathing and rng.random() < 0.3:
+        s2 = breathe(s2, float(1.0 + rng.uniform(-cfg.breathing, cfg.breathing)))
     if cfg.max_offset:
         dy, dx = rng.integers(-cfg.max_offset, cfg.max_offset + 1, size=2)
         s2 = np.roll(s2, (int(dy), int(dx)), axis=(0, 1))
@@ -274,6 +314,9 @@ def make_pair(rng: np.random.Generator, photos: list[Photo], cfg: SynthesisConfi
     std = rng.uniform(*cfg.noise_std)
     s1 = s1 * gain + bias + rng.normal(0.0, std, s1.shape)
     s2 = s2 * gain + bias + rng.normal(0.0, std, s2.shape)
+    if rng.random() < cfg.jpeg_prob:
+        quality = int(rng.integers(50, 96))
+        s1, s2 = jpeg(np.clip(s1, 0, 1), quality), jpeg(np.clip(s2, 0, 1), quality)
     if rng.random() < 0.5:
         s1, s2, target = s2, s1, 1.0 - target
     if rng.random() < 0.5:
