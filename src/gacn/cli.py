@@ -251,17 +251,34 @@ def metrics(
 @app.command()
 @user_errors
 def benchmark(
-    datasets: Annotated[list[Path], typer.Argument(help="Folders of NAME_1 / NAME_2 pairs (e.g. pairs/lytro).")],
-    methods: Annotated[str, typer.Option("--methods", help="Comma-separated: gacn, naive-laplacian, average, source-1, "
-                                                      "laplacian-pyramid, dwt, gff, block-sf, enfuse (if installed).")]
-    = "gacn,naive-laplacian,average,source-1",
+    folders: Annotated[list[Path] | None, typer.Argument(
+        metavar="[DATASETS]...", help="Folders of NAME_1 / NAME_2 pairs (e.g. pairs/lytro): print a table of metric "
+                                      "means. Not with --report.", show_default=False)] = None,
+    report: Annotated[Path | None, typer.Option(
+        "--report", help="Run the benchmark suite (--datasets) and write REPORT/results.md, results.csv and "
+                         "figures/ (needs matplotlib: pip install 'gacn[report]').")] = None,
+    data: Annotated[Path | None, typer.Option(
+        "--data", help="With --report: shared data folder of the real sets (default: $GACN_DATA or ../shared/data).",
+        show_default=False)] = None,
+    cache: Annotated[Path, typer.Option(
+        "--cache", help="With --report: fused images and scores, reused while the method and sources are unchanged.")]
+    = Path(".benchmark-cache"),
+    suite: Annotated[str, typer.Option(
+        "--datasets", help="With --report: comma-separated lytro, classic, triples, synthetic, halo.")]
+    = "lytro,classic,triples,synthetic,halo",
+    methods: Annotated[str | None, typer.Option(
+        "--methods", help="Comma-separated: gacn, naive-laplacian, average, source-1, laplacian-pyramid, dwt, gff, "
+                          "block-sf, enfuse (if installed). Default: all with --report, else the first four.",
+        show_default=False)] = None,
     metric_names: Annotated[str, typer.Option("--metrics", help="Comma-separated metric names.")] = "Q_G,Q_M,Q_CB,Q_P,Q_CV",
-    csv_path: Annotated[Path | None, typer.Option("--csv", help="Write per-pair scores here.")] = None,
-    save_dir: Annotated[Path | None, typer.Option("--save", help="Write fused images under this folder.")] = None,
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Write per-pair scores here (folders only).")] = None,
+    save_dir: Annotated[Path | None, typer.Option(
+        "--save", help="Write fused images under this folder (folders only).")] = None,
     weights: Annotated[Path | None, typer.Option("--weights", help="safetensors weights (default: shipped).")] = None,
     device: Device = "cpu",
 ) -> None:
-    """Score fusion methods on folders of real pairs and print a table of metric means."""
+    """Score fusion methods: on folders of real pairs (a table of metric means), or on the whole
+    benchmark suite with --report (tables, box plots, montages and times in REPORT/results.md)."""
     from gacn import metrics as m
     from gacn.evaluation.benchmark import (
         builtin_methods,
@@ -270,8 +287,16 @@ def benchmark(
         summary_table,
     )
 
+    if report is None and not folders:
+        raise InputError("give folders of NAME_1 / NAME_2 pairs, or --report DIR for the whole benchmark suite")
+    if report is not None and (folders or csv_path or save_dir):
+        raise InputError("--report runs the --datasets suite and writes its own results.csv: "
+                         "no folders, --csv or --save with it")
+    if weights is not None and not weights.is_file():
+        raise InputError(f"weights file not found: {weights}")
     available = builtin_methods(None if weights is None else str(weights), device)
-    chosen = [s.strip() for s in methods.split(",") if s.strip()]
+    default = ",".join(available) if report is not None else "gacn,naive-laplacian,average,source-1"
+    chosen = [s.strip() for s in (methods or default).split(",") if s.strip()]
     unknown = [s for s in chosen if s not in available]
     if unknown or not chosen:
         raise InputError(f"unknown method(s) {', '.join(unknown) or '(none)'}; known: {', '.join(available)}")
@@ -279,8 +304,40 @@ def benchmark(
         names = m.parse_names(metric_names)
     except ValueError as exc:
         raise InputError(str(exc)) from None
+    if report is not None:
+        benchmark_report(report, data, cache, suite, chosen, names, weights, device)
+        return
     if csv_path is not None:
         check_writable(csv_path)
-    sets = [find_pairs(d) for d in datasets]
+    sets = [find_pairs(d) for d in folders or []]
     rows = run_benchmark(sets, {k: available[k] for k in chosen}, names, csv_path, save_dir)
     typer.echo(summary_table(rows, names))
+
+
+def benchmark_report(report: Path, data: Path | None, cache: Path, suite: str, chosen: list[str], names: list[str],
+                     weights: Path | None, device: str) -> None:
+    """``gacn benchmark --report``: run the suite (cached) and write the report."""
+    import importlib.util
+
+    from gacn.evaluation.datasets import DATASET_NAMES, load_dataset
+    from gacn.evaluation.report import write_report
+    from gacn.evaluation.scoring import ResultCache, builtin_specs, run_suite
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise InputError("--report needs matplotlib: pip install 'gacn[report]'")
+    dataset_names = [s.strip() for s in suite.split(",") if s.strip()]
+    unknown = [s for s in dataset_names if s not in DATASET_NAMES]
+    if unknown or not dataset_names:
+        raise InputError(f"unknown dataset(s) {', '.join(unknown) or '(none)'}; known: {', '.join(DATASET_NAMES)}")
+    specs = builtin_specs(None if weights is None else str(weights), device)
+    specs = {k: specs[k] for k in chosen}
+    sets = [load_dataset(n, data) for n in dataset_names]
+    store = ResultCache(cache)
+    result = run_suite(sets, specs, store, names)
+    command = (f"gacn benchmark --report {report} --datasets {','.join(dataset_names)} --methods {','.join(chosen)} "
+               f"--metrics {','.join(names)}")
+    path = write_report(report, sets, specs, result, store, names, command)
+    for failure in result.failures:
+        typer.echo(f"gacn: {failure['method']} failed on {failure['dataset']}/{failure['item']}: {failure['error']}",
+                   err=True)
+    typer.echo(f"wrote {path}: {len(result.rows)} fusions scored, {len(result.failures)} failed; cache {cache}")

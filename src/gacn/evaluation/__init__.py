@@ -1,1 +1,2 @@
-"""Benchmarking fusion methods on real pairs with the no-reference metrics."""
+"""Benchmarking fusion methods: the runner on folders of pairs, the datasets of the benchmark suite
+(real and generated with ground truth), cached scoring and the Markdown report."""

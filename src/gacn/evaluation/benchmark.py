@@ -34,6 +34,7 @@ from gacn.fusion.pair import FusionResult, check_pair, fuse_pair
 from gacn.io import InputError, read_image
 
 Method = Callable[[np.ndarray, np.ndarray], np.ndarray]
+Fuser = Callable[[np.ndarray, np.ndarray], FusionResult]
 
 #: Metrics reported by default: the ones the method's paper family uses, plus Q_P and Q_CV.
 DEFAULT_METRICS = ("Q_G", "Q_M", "Q_CB", "Q_P", "Q_CV")
@@ -69,37 +70,45 @@ def find_pairs(folder: str | Path, name: str | None = None) -> PairSet:
     return PairSet(name or folder.name, pairs)
 
 
-def builtin_methods(weights: str | None = None, device: str = "cpu") -> dict[str, Method]:
-    """The methods known by name: GACN (ours), the classical baselines, averaging, source 1.
+def builtin_fusers(weights: str | None = None, device: str = "cpu") -> dict[str, Fuser]:
+    """The methods known by name, returning the whole :class:`FusionResult` (image and maps).
 
-    Classical baselines: ``naive-laplacian`` (Laplacian-energy selection), ``laplacian-pyramid``,
-    ``dwt``, ``gff`` (guided filtering fusion), ``block-sf`` (block spatial frequency) and
-    ``enfuse`` (only when the ``enfuse`` program is installed); see :mod:`gacn.baselines`.
+    GACN (ours), the classical baselines, averaging and source 1. Classical baselines:
+    ``naive-laplacian`` (Laplacian-energy selection), ``laplacian-pyramid``, ``dwt``, ``gff``
+    (guided filtering fusion), ``block-sf`` (block spatial frequency) and ``enfuse`` (only when
+    the ``enfuse`` program is installed); see :mod:`gacn.baselines`.
     """
 
-    def ours(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return fuse_pair(a, b, weights=weights, device=device).image
+    def ours(a: np.ndarray, b: np.ndarray) -> FusionResult:
+        return fuse_pair(a, b, weights=weights, device=device)
 
-    def copy_first(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        check_pair(a, b)
-        return a
+    def copy_first(a: np.ndarray, b: np.ndarray) -> FusionResult:
+        a, _ = check_pair(a, b)
+        ones = np.ones(a.shape[:2], np.float32)
+        return FusionResult(image=a, decision_map=ones, raw_decision_map=ones)
 
-    def result_image(fn: Callable[[np.ndarray, np.ndarray], FusionResult]) -> Method:
-        return lambda a, b: fn(a, b).image
-
-    methods = {
+    fusers: dict[str, Fuser] = {
         "gacn": ours,
-        "naive-laplacian": result_image(laplacian_energy_selection),
-        "average": result_image(average),
+        "naive-laplacian": laplacian_energy_selection,
+        "average": average,
         "source-1": copy_first,
-        "laplacian-pyramid": result_image(laplacian_pyramid_fusion),
-        "dwt": result_image(dwt_fusion),
-        "gff": result_image(guided_filtering_fusion),
-        "block-sf": result_image(block_spatial_frequency_fusion),
+        "laplacian-pyramid": laplacian_pyramid_fusion,
+        "dwt": dwt_fusion,
+        "gff": guided_filtering_fusion,
+        "block-sf": block_spatial_frequency_fusion,
     }
     if enfuse_available():
-        methods["enfuse"] = result_image(enfuse_fusion)
-    return methods
+        fusers["enfuse"] = enfuse_fusion
+    return fusers
+
+
+def builtin_methods(weights: str | None = None, device: str = "cpu") -> dict[str, Method]:
+    """The methods of :func:`builtin_fusers`, returning the fused image only."""
+
+    def image_of(fn: Fuser) -> Method:
+        return lambda a, b: fn(a, b).image
+
+    return {name: image_of(fn) for name, fn in builtin_fusers(weights, device).items()}
 
 
 def run_benchmark(
