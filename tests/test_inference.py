@@ -9,7 +9,7 @@ import torch
 from gacn.fusion.pair import cached_model
 from gacn.model.inference import activity_difference, features, raw_decision
 from gacn.model.network import spatial_frequency
-from gacn.training.synthesis import Photo, make_pair
+from gacn.training.synthesis import method_pair
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +23,11 @@ def pair() -> tuple[torch.Tensor, torch.Tensor]:
 
     from gacn.io import to_gray_float
 
-    photo = Photo(to_gray_float(skimage.data.astronaut()), None)
-    a, b, _ = make_pair(np.random.default_rng(3), [photo])
-    return torch.from_numpy(a)[None, None], torch.from_numpy(b)[None, None]
+    sharp = np.ascontiguousarray(to_gray_float(skimage.data.astronaut())[100:212, 150:262])
+    mask = np.zeros_like(sharp)
+    mask[:, :60] = 1.0
+    a, b, _ = method_pair(sharp, mask, "gauss", 3.0)
+    return torch.from_numpy(a.astype(np.float32))[None, None], torch.from_numpy(b.astype(np.float32))[None, None]
 
 
 def test_features_match_the_network(model, pair) -> None:
@@ -53,3 +55,20 @@ def test_raw_decision_agrees_with_the_network(model, pair, channels_last: bool) 
     assert lean.shape == ref.shape
     assert ((lean > 0.5) == (ref > 0.5)).float().mean().item() >= 0.999
     assert 0.2 < (lean > 0.5).float().mean().item() < 0.8
+
+
+def test_onnx_export_agrees_with_torch(model, pair, tmp_path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    from typer.testing import CliRunner
+
+    from gacn.cli import app
+
+    out = tmp_path / "gacn.onnx"
+    result = CliRunner().invoke(app, ["export-onnx", str(out)])
+    assert result.exit_code == 0, result.output
+    a, b = pair
+    raw = ort.InferenceSession(str(out)).run(None, {"a": a.numpy(), "b": b.numpy()})[0]
+    with torch.inference_mode():
+        ref = model(a, b).raw_decision.numpy()
+    assert raw.shape == ref.shape
+    assert ((raw > 0.5) == (ref > 0.5)).mean() >= 0.999

@@ -185,6 +185,21 @@ def demo(
     typer.echo(f"images written to {out_dir}/ (source_1, source_2, fused, decision_map, side_by_side)")
 
 
+@app.command("export-onnx")
+@user_errors
+def export_onnx_command(
+    out: Annotated[Path, typer.Argument(help="Output .onnx file.")],
+    weights: Annotated[Path | None, typer.Option("--weights", help="safetensors weights (default: shipped).")] = None,
+) -> None:
+    """Export the network (two gray inputs -> raw decision map) to ONNX, e.g. for ONNX Runtime."""
+    try:
+        from gacn.model.onnx import export_onnx
+    except ImportError as exc:
+        raise InputError(f"ONNX export needs the onnx package: pip install 'gacn[onnx]' ({exc.name} missing)") from None
+    check_writable(out)
+    typer.echo(f"wrote {export_onnx(out, weights)}")
+
+
 @app.command()
 @user_errors
 def train(
