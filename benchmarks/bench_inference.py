@@ -5,6 +5,8 @@ For every Lytro pair (520x520) it times, best of ``--repeat``:
 * ``plain fp32``: ``GACN.forward`` on the whole pair (NCHW, both sources in one batch), then
   the blend: the straightforward path, the baseline of every ratio;
 * ``gacn.fuse``: the shipped path (lean inference, see ``gacn.model.inference``);
+* ``onnxruntime``: the network exported with ``gacn export-onnx`` run by ONNX Runtime, then the
+  same boundary guided filter and blend (when onnx and onnxruntime are installed);
 * ``enfuse``: the Debian ``enfuse`` tool with a hard contrast mask, including its TIFF
   round trip (it is a command-line tool), when installed;
 
@@ -38,6 +40,7 @@ from gacn.baselines import enfuse_available, enfuse_fusion
 from gacn.fusion.pair import cached_model, check_pair
 from gacn.io import from_float, read_image, to_float, to_gray_float, write_image
 from gacn.model import GACN
+from gacn.model.guided_filter import boundary_guided_filter
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,6 +52,31 @@ def plain_fuse(model: GACN, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, n
     gb = torch.from_numpy(to_gray_float(b))[None, None]
     with torch.inference_mode():
         decision = model(ga, gb).decision[0, 0].numpy()
+    fa, fb = to_float(a), to_float(b)
+    w = decision[..., None] if fa.ndim == 3 else decision
+    return from_float(w * fa + (1.0 - w) * fb, a.dtype), decision
+
+
+def ort_session(threads: int) -> object | None:
+    """An ONNX Runtime session on the exported network, or None without onnx/onnxruntime."""
+    try:
+        import onnxruntime
+
+        from gacn.model.onnx import export_onnx
+    except ImportError:
+        return None
+    path = export_onnx(Path(tempfile.mkdtemp(prefix="gacn-onnx-")) / "gacn.onnx")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def ort_fuse(session: object, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ONNX Runtime path: raw map from the exported network, then the BGF and the blend."""
+    a, b = check_pair(a, b)
+    ga, gb = to_gray_float(a)[None, None], to_gray_float(b)[None, None]
+    raw = torch.from_numpy(session.run(None, {"a": ga, "b": gb})[0])
+    decision = boundary_guided_filter(raw, torch.from_numpy(ga), torch.from_numpy(gb))[0, 0].numpy()
     fa, fb = to_float(a), to_float(b)
     w = decision[..., None] if fa.ndim == 3 else decision
     return from_float(w * fa + (1.0 - w) * fb, a.dtype), decision
@@ -146,6 +174,7 @@ def main() -> None:
         raise SystemExit(f"no Lytro pairs under {data / 'pairs' / 'lytro'}")
     model = cached_model(None, "cpu")
     has_enfuse = enfuse_available()
+    session = ort_session(args.threads)
 
     mac_px = macs_per_pixel(model)
     rate = gemm_rate(args.threads)
@@ -155,7 +184,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="gacn-bench-"))
     rows = []
     print(f"\n{'pair':10} {'read':>6} {'plain':>6} {'fuse':>6} {'ratio':>6} {'agree %':>8} {'write':>6} {'enfuse':>7} "
-          f"{'x enfuse':>8}")
+          f"{'x enfuse':>8} {'onnxrt':>7} {'ratio':>6} {'agree %':>8}")
     for first in lytro:
         second = first.with_name(first.name.replace("_1.", "_2."))
         t_read, (a, b) = best_of(lambda: (read_image(first), read_image(second)), 1)
@@ -165,18 +194,25 @@ def main() -> None:
         out = tmp / f"{first.stem}.png"
         t_write, _ = best_of(lambda: write_image(out, res.image), 1)
         t_enf = best_of(lambda: enfuse_fusion(a, b), args.repeat)[0] if has_enfuse else float("nan")
+        t_ort, agree_ort = float("nan"), float("nan")
+        if session is not None:
+            t_ort, (_, d_ort) = best_of(lambda: ort_fuse(session, a, b), args.repeat)
+            agree_ort = agreement(d_ort, d_plain)
         row = {"pair": first.stem[:-2], "read_s": t_read, "plain_s": t_plain, "fuse_s": t_fast,
                "speedup": t_plain / t_fast, "agree": agreement(res.decision_map, d_plain), "write_s": t_write,
-               "enfuse_s": t_enf, "x_enfuse": t_fast / t_enf}
+               "enfuse_s": t_enf, "x_enfuse": t_fast / t_enf, "ort_s": t_ort, "ort_speedup": t_plain / t_ort,
+               "ort_agree": agree_ort}
         rows.append(row)
         print(f"{row['pair']:10} {t_read:6.3f} {t_plain:6.3f} {t_fast:6.3f} {row['speedup']:6.2f} "
-              f"{100 * row['agree']:8.3f} {t_write:6.3f} {t_enf:7.3f} {row['x_enfuse']:8.2f}")
+              f"{100 * row['agree']:8.3f} {t_write:6.3f} {t_enf:7.3f} {row['x_enfuse']:8.2f} {t_ort:7.3f} "
+              f"{row['ort_speedup']:6.2f} {100 * agree_ort:8.3f}")
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "pair"}
     pixels = 520 * 520
     floor = mac_px * pixels / rate
     print(f"{'mean':10} {mean['read_s']:6.3f} {mean['plain_s']:6.3f} {mean['fuse_s']:6.3f} {mean['speedup']:6.2f} "
           f"{100 * min(r['agree'] for r in rows):8.3f} {mean['write_s']:6.3f} {mean['enfuse_s']:7.3f} "
-          f"{mean['x_enfuse']:8.2f}   (agree: minimum)")
+          f"{mean['x_enfuse']:8.2f} {mean['ort_s']:7.3f} {mean['ort_speedup']:6.2f} "
+          f"{100 * min(r['ort_agree'] for r in rows):8.3f}   (agree: minimum)")
     print(f"520x520: gacn.fuse {pixels / 1e6 / mean['fuse_s']:.2f} MP/s, plain {pixels / 1e6 / mean['plain_s']:.2f} MP/s; "
           f"FLOP floor {floor:.3f} s -> share reached: gacn.fuse {floor / mean['fuse_s']:.0%}, "
           f"plain {floor / mean['plain_s']:.0%}")

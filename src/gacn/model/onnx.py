@@ -9,6 +9,7 @@ filter). The guided filter and the colour blend are cheap image operations left 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -61,7 +62,10 @@ def export_onnx(path: str | os.PathLike, weights: str | os.PathLike | None = Non
     example = (torch.rand(1, 1, 64, 64), torch.rand(1, 1, 64, 64))
     axes = {2: "height", 3: "width"}
     tmp = path.with_name(path.name + ".tmp")
-    torch.onnx.export(_RawDecision(model).eval(), example, str(tmp), input_names=["a", "b"], output_names=["raw"],
-                      dynamic_axes={"a": axes, "b": axes, "raw": axes}, opset_version=OPSET, dynamo=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the exporter's notes on shape inference
+        torch.onnx.export(_RawDecision(model).eval(), example, str(tmp), input_names=["a", "b"],
+                          output_names=["raw"], dynamic_axes={"a": axes, "b": axes, "raw": axes},
+                          opset_version=OPSET, dynamo=False)
     tmp.replace(path)
     return path
