@@ -289,6 +289,9 @@ def write_report(
     """Write ``results.md``, ``results.csv`` (one line per dataset, item and method) and
     ``figures/`` (``box_DATASET.png``, ``montage_DATASET.png``, ``time.png``) under ``out_dir``.
 
+    A hand-written ``ablations.md`` in ``out_dir`` (the ablation table, made by
+    ``benchmarks/ablations.py`` from training runs) is included as a section.
+
     Parameters
     ----------
     out_dir : str or Path
@@ -363,6 +366,9 @@ def write_report(
                   f"![{dataset.name} montage](figures/{shot.name})", ""]
     time_chart(rows, [d.name for d in datasets], methods, figures / "time.png")
     lines += ["## Time per fusion", "", "![time per fusion](figures/time.png)", ""]
+    ablations = out / "ablations.md"
+    if ablations.exists():
+        lines += [ablations.read_text().strip(), ""]
     if result.failures:
         lines += ["## Failures", "", "| dataset | scene | method | error |", "|---|---|---|---|"]
         lines += [f"| {f['dataset']} | {f['item']} | {f['method']} | {f['error']} |" for f in result.failures]
