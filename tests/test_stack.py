@@ -142,7 +142,7 @@ def test_cli_folder_writes_image_depth_map_preview_confidence(tmp_path: Path) ->
 
 
 def test_cli_ctrl_c_leaves_no_output(tmp_path: Path) -> None:
-    s = make_stack(n_frames=8, size=(384, 384))
+    s = make_stack(n_frames=12, size=(512, 512))  # long enough (several seconds) to be interrupted
     for k, f in enumerate(s.frames):
         iio.imwrite(tmp_path / f"frame{k}.png", f)
     out = tmp_path / "out.png"
@@ -150,7 +150,7 @@ def test_cli_ctrl_c_leaves_no_output(tmp_path: Path) -> None:
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob("gacn-stack-*")) and time.monotonic() < deadline:
         time.sleep(0.2)  # wait until fusion has started (its temporary folder exists)
-    time.sleep(1.0)
+    time.sleep(0.5)
     assert proc.poll() is None, "fusion finished before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
