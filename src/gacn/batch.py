@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from gacn.fusion.stack import DEFAULT_STRATEGY, IMAGE_SUFFIXES, RAW_SUFFIXES, STRATEGIES
-from gacn.io import InputError
+from gacn.io import InputError, output_folder
 
 #: Name of the per-job log written in the output folder.
 CSV_NAME = "batch.csv"
@@ -410,15 +410,7 @@ def run_batch(
     weights = None if weights is None else str(Path(weights).resolve())
     if client is None and scheduler is None:  # workers on this machine: one error here, not one per job
         cached_model(weights, device)  # missing or corrupt weights, or no CUDA
-    out = Path(out_dir).resolve()
-    if out.exists() and not out.is_dir():
-        raise InputError(f"output path is not a folder: {out}")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create output folder {out}: {exc.strerror}") from None
-    if not os.access(out, os.W_OK):
-        raise InputError(f"cannot write to output folder {out}: permission denied")
+    out = output_folder(Path(out_dir).resolve())
     jobs = [Job(j.name, tuple(Path(p).resolve() for p in j.inputs)) for j in jobs]
     inputs = {p for j in jobs for p in j.inputs}
     for job in jobs:

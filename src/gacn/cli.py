@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 import numpy as np
 import typer
 
-from gacn.io import InputError, check_writable, write_image
+from gacn.io import InputError, check_writable, output_folder, write_image
 
 app = typer.Typer(
     add_completion=False,
@@ -172,13 +172,7 @@ def demo(
     """Fuse a built-in synthetic pair with a known focus mask and report the accuracy."""
     from gacn.demo import run_demo
 
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"demo output path is not a folder: {out_dir}")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create demo folder {out_dir}: {exc.strerror}") from None
-    check_writable(out_dir / "fused.png")
+    output_folder(out_dir)
     scores = run_demo(out_dir, device=device, weights=None if weights is None else str(weights))
     typer.echo(f"decision accuracy {scores['accuracy']:.4f}  IoU {scores['iou']:.4f}  "
                f"PSNR {scores['psnr_db']:.2f} dB  fusion time {scores['seconds']:.2f} s")

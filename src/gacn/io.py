@@ -117,6 +117,26 @@ def check_writable(path: str | os.PathLike, inputs: list[Path] | None = None) ->
     return path
 
 
+def output_folder(path: str | os.PathLike) -> Path:
+    """Create the output folder ``path`` (with parents) if needed and check it can be written.
+
+    Raises
+    ------
+    InputError
+        If the path is a file, the folder cannot be created, or it is not writable.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"output path is not a folder: {path}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create output folder {path}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK):
+        raise InputError(f"cannot write to output folder {path}: permission denied")
+    return path
+
+
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
     """Write an image atomically (temporary file, then rename), keeping its dtype.
 
