@@ -79,3 +79,15 @@ def test_jpeg_and_breathing_are_small_changes() -> None:
     assert np.abs(jpeg(img, 50) - img).mean() > 0.01
     np.testing.assert_allclose(breathe(img, 1.0), img, atol=1e-6)
     assert np.abs(breathe(smooth, 1.02) - smooth)[8:-8, 8:-8].max() < 0.02
+
+
+def test_segment_mask_merges_tiny_segments_into_their_surroundings() -> None:
+    labels = np.zeros((60, 60), np.int32)
+    labels[:, 30:] = 1
+    labels[10:50:4, 4:26:4] = np.arange(2, 2 + 10 * 6).reshape(10, 6)
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        mask = segment_mask(rng, labels)
+        assert mask is not None
+        left = mask[:, :30]
+        assert np.all(left == left[0, 0]) and np.all(mask[:, 30:] == 1 - left[0, 0])

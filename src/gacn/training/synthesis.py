@@ -102,19 +102,48 @@ def blur(image: np.ndarray, kind: str, amount: float) -> np.ndarray:
     return cv2.filter2D(image, -1, disc_kernel(amount), borderType=cv2.BORDER_REFLECT)
 
 
+def _drop_specks(mask: np.ndarray, min_area: float) -> np.ndarray:
+    """``mask`` with every connected part of it, or of its complement, smaller than ``min_area``
+    pixels given to the side around it."""
+    out = mask.copy()
+    for value in (1.0, 0.0):
+        n, comp, stats, _ = cv2.connectedComponentsWithStats((out == value).astype(np.uint8), connectivity=8)
+        small = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] < min_area)
+        small = small[small > 0]
+        if len(small):
+            out[np.isin(comp, small)] = 1.0 - value
+    return out
+
+
 def blob_mask(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """Random smooth blob(s) covering 30-70 % of the area, sometimes with holes or thin parts."""
-    noise = rng.standard_normal(shape).astype(np.float32)
-    smooth = cv2.GaussianBlur(noise, (0, 0), rng.uniform(4.0, 20.0))
-    if rng.random() < 0.3:
-        fine = cv2.GaussianBlur(rng.standard_normal(shape).astype(np.float32), (0, 0), 1.5)
-        smooth = smooth / (smooth.std() + 1e-6) + 0.6 * fine / (fine.std() + 1e-6)
-    level = np.quantile(smooth, rng.uniform(0.3, 0.7))
-    return (smooth > level).astype(np.float32)
+    """Random smooth blob(s) covering 30-70 % of the area, sometimes with rough outlines.
+
+    Parts smaller than 1 % of the area are merged into their surroundings: focus maps have
+    no speckle (thin parts and holes are added on purpose by :func:`thin_structures`).
+    """
+    for _ in range(8):
+        noise = rng.standard_normal(shape).astype(np.float32)
+        smooth = cv2.GaussianBlur(noise, (0, 0), rng.uniform(4.0, 20.0))
+        if rng.random() < 0.3:
+            fine = cv2.GaussianBlur(rng.standard_normal(shape).astype(np.float32), (0, 0), 3.0)
+            smooth = smooth / (smooth.std() + 1e-6) + 0.4 * fine / (fine.std() + 1e-6)
+        level = np.quantile(smooth, rng.uniform(0.3, 0.7))
+        mask = _drop_specks((smooth > level).astype(np.float32), 0.01 * smooth.size)
+        if 0.3 <= mask.mean() <= 0.7:
+            break
+    return mask
 
 
-def segment_mask(rng: np.random.Generator, labels: np.ndarray) -> np.ndarray | None:
-    """Union of random segments covering 30-70 % of the area, or None if none is found."""
+def segment_mask(rng: np.random.Generator, labels: np.ndarray, min_share: float = 0.01
+                 ) -> np.ndarray | None:
+    """Union of random segments covering 30-70 % of the area, or None if none is found.
+
+    Parts of the union (or of its complement) smaller than ``min_share`` of the area take the
+    side around them. A fine-grained human segmentation has regions such as window panes,
+    leaves or pebbles, often one label for many scattered pieces; a depth of field follows
+    surfaces, not such details, and a union of them is a speckle pattern that no focus map
+    has. Deliberate thin structures and holes are added separately (:func:`thin_structures`).
+    """
     ids, counts = np.unique(labels, return_counts=True)
     if len(ids) < 2:
         return None
@@ -128,8 +157,9 @@ def segment_mask(rng: np.random.Generator, labels: np.ndarray) -> np.ndarray | N
                 area += counts[i]
             if area >= 0.3 * total and rng.random() < 0.5:
                 break
-        if 0.3 * total <= area <= 0.7 * total:
-            return np.isin(labels, chosen).astype(np.float32)
+        mask = _drop_specks(np.isin(labels, chosen).astype(np.float32), min_share * total)
+        if 0.3 <= mask.mean() <= 0.7:
+            return mask
     return None
 
 
