@@ -93,7 +93,7 @@ def main() -> None:
         variants.append((name, Path(run), True))
         if i == 0:
             variants.append((f"{name}, BGF off", Path(run), False))
-    print(f"| variant | steps | BSDS val acc | outside acc | Q_G | Q_CB | Q_M |\n|---|---|---|---|---|---|---|")
+    print("| variant | steps | BSDS val acc | outside acc | Q_G | Q_CB | Q_M |\n|---|---|---|---|---|---|---|")
     for name, run, bgf in variants:
         model = load_run(run)
         best = json.loads((run / "best.json").read_text())

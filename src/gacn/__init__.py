@@ -36,6 +36,7 @@ def fuse(
     crop: bool = True,
     tile: int = TILE,
     progress: Callable[[str, int, int], None] | None = None,
+    refine: bool = True,
 ) -> FusionResult:
     """Fuse photos of one scene focused at different depths into one sharp image.
 
@@ -62,6 +63,10 @@ def fuse(
         Tile side for the network on big images (memory grows with its square).
     progress : callable, optional
         ``progress(stage, done, total)`` after each frame.
+    refine : bool
+        Two images (and the ``serial`` strategy): re-decide the pixels next to the focus
+        boundary with a fine-scale focus measure (:func:`gacn.fusion.refine.refine_boundary`;
+        not part of the published method).
 
     Returns
     -------
@@ -90,4 +95,4 @@ def fuse(
     (32, 32)
     """
     return fuse_stack(images, strategy=strategy, align=align, crop=crop, weights=weights, device=device,
-                      tile=tile, progress=progress)
+                      tile=tile, progress=progress, refine=refine)

@@ -71,6 +71,9 @@ def fuse(
     crop: Annotated[bool, typer.Option(
         "--crop/--no-crop", help="With alignment, crop to the area all frames cover.")] = True,
     tile: Annotated[int, typer.Option("--tile", help="Tile side for the network (memory grows with its square).")] = 256,
+    refine: Annotated[bool, typer.Option(
+        "--refine/--no-refine", help="Two images: re-decide pixels next to the focus boundary with a fine focus "
+                                     "measure (--no-refine: the published method's map).")] = True,
     weights: Annotated[Path | None, typer.Option("--weights", help="safetensors weights (default: shipped).")] = None,
     device: Device = "cpu",
 ) -> None:
@@ -108,7 +111,7 @@ def fuse(
             bar.update(tasks[stage], completed=done, total=total)
 
         result = gacn.fuse(files, weights=weights, device=device, strategy=strategy, align=align, crop=crop,
-                           tile=tile, progress=report)
+                           tile=tile, progress=report, refine=refine)
     write_image(output, result.image)
     if map_path and preview:
         if len(files) == 2:

@@ -126,7 +126,7 @@ def builtin_specs(weights: str | None = None, device: str = "cpu") -> dict[str, 
     sources it runs :func:`gacn.fuse` (default strategy, no alignment, so that the result keeps
     the sources' size).
     """
-    from gacn.fusion import pair, stack, tiling
+    from gacn.fusion import pair, refine, stack, tiling
     from gacn.model import default_weights_path, guided_filter, inference, network
 
     specs = {}
@@ -134,7 +134,7 @@ def builtin_specs(weights: str | None = None, device: str = "cpu") -> dict[str, 
         if name == "gacn":
             path = Path(weights) if weights is not None else default_weights_path()
             version = (f"weights {_digest(path.read_bytes())} device {device} "
-                       f"code {code_version(pair, stack, tiling, network, inference, guided_filter)}")
+                       f"code {code_version(pair, stack, tiling, refine, network, inference, guided_filter)}")
             specs[name] = MethodSpec(name, fn, version, fuse_stack=lambda sources: gacn.fuse(
                 sources, weights=weights, device=device, align=False))
         else:

@@ -12,6 +12,7 @@ import torch
 
 from gacn.io import InputError, from_float, normalize_layout, to_float, to_gray_float
 from gacn.model import GACN, load_model
+from gacn.fusion.refine import refine_boundary
 from gacn.model.guided_filter import boundary_guided_filter
 from gacn.model.inference import raw_decision
 
@@ -26,7 +27,7 @@ class FusionResult:
         The fused image, with the dtype and channels of the first input.
     decision_map : ndarray
         float32 in 0..1, shape (H, W): the weight of source 1 per pixel, after the boundary
-        guided filter (the map the image was blended with).
+        guided filter and the boundary refinement (the map the image was blended with).
     raw_decision_map : ndarray
         float32 in 0..1, the network's map before the boundary guided filter.
     timings : dict
@@ -81,6 +82,7 @@ def fuse_pair(
     weights: str | os.PathLike | None = None,
     device: str = "cpu",
     model: GACN | None = None,
+    refine: bool = True,
 ) -> FusionResult:
     """Fuse two photos of one scene focused at different depths.
 
@@ -96,6 +98,9 @@ def fuse_pair(
         ``'cpu'`` or ``'cuda'``.
     model : GACN, optional
         An already loaded model (overrides ``weights`` and ``device``).
+    refine : bool
+        Re-decide the pixels next to the focus boundary with a fine-scale focus measure
+        (:func:`gacn.fusion.refine.refine_boundary`; not part of the published method).
 
     Returns
     -------
@@ -124,7 +129,10 @@ def fuse_pair(
     gb = torch.from_numpy(to_gray_float(b))[None, None].to(dev).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         raw_t = raw_decision(model, ga, gb)
-        decision = boundary_guided_filter(raw_t, ga, gb)[0, 0].float().cpu().numpy()
+        decision_t = boundary_guided_filter(raw_t, ga, gb)
+        if refine:
+            decision_t = refine_boundary(decision_t, ga, gb)
+        decision = decision_t[0, 0].float().cpu().numpy()
         raw = raw_t[0, 0].float().cpu().numpy()
     t1 = time.perf_counter()
     w = decision[..., None] if fa.ndim == 3 else decision

@@ -40,6 +40,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from functools import partial
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -69,6 +70,7 @@ from gacn.io import (
     to_gray_float,
 )
 from gacn.model import GACN
+from gacn.fusion.refine import refine_boundary
 from gacn.model.guided_filter import boundary_guided_filter
 
 #: Strategy names; the first is the default.
@@ -235,10 +237,13 @@ def _blend(frames: _Frames, matrices: list[np.ndarray], index: np.ndarray, sigma
     return from_float(fused, first.dtype), chosen / wsum
 
 
-def _bgf(raw: np.ndarray, ga: np.ndarray, gb: np.ndarray, device: torch.device) -> np.ndarray:
+def _bgf(raw: np.ndarray, ga: np.ndarray, gb: np.ndarray, device: torch.device, refine: bool) -> np.ndarray:
     t = lambda x: torch.from_numpy(x)[None, None].to(device)
     with torch.inference_mode():
-        return boundary_guided_filter(t(raw), t(ga), t(gb))[0, 0].cpu().numpy()
+        decision = boundary_guided_filter(t(raw), t(ga), t(gb))
+        if refine:
+            decision = refine_boundary(decision, t(ga), t(gb))
+        return decision[0, 0].cpu().numpy()
 
 
 def fuse_stack(
@@ -251,6 +256,7 @@ def fuse_stack(
     model: GACN | None = None,
     tile: int = TILE,
     progress: Progress | None = None,
+    refine: bool = True,
 ) -> FusionResult:
     """Fuse a focus stack of two or more frames into one sharp image and a depth (index) map.
 
@@ -277,6 +283,9 @@ def fuse_stack(
     progress : callable, optional
         Called as ``progress(stage, done, total)`` after each frame; stages are
         ``'decide'`` and ``'blend'``.
+    refine : bool
+        Two frames and ``serial``: re-decide the pixels next to each focus boundary with a
+        fine-scale focus measure (:func:`gacn.fusion.refine.refine_boundary`).
 
     Returns
     -------
@@ -320,7 +329,7 @@ def fuse_stack(
         if n == 2:
             strategy = "serial"
         if n == 2 and h * w <= max(tile * tile, UNTILED_PIXELS) and not align:
-            result = fuse_pair(first, frames.load(1), model=model)
+            result = fuse_pair(first, frames.load(1), model=model, refine=refine)
             result.index_map = (result.decision_map < 0.5).astype(np.uint16)
             result.confidence = np.abs(2.0 * result.raw_decision_map - 1.0)
             return result
@@ -337,7 +346,7 @@ def fuse_stack(
                 matrices[k] = estimate_transform(ref_gray, to_gray_float(img))
             return to_gray_float(warp_image(img, matrices[k]))
 
-        run = {"running": _decide_running, "calibration": _decide_calibration, "serial": _decide_serial}
+        run = {"running": _decide_running, "calibration": _decide_calibration, "serial": partial(_decide_serial, refine=refine)}
         out = run[strategy](model, frames, gray_of, matrices, tile, dev, tmp, progress)
         t_decide = time.perf_counter()
         index, conf = out["index"], out["confidence"]
@@ -441,7 +450,7 @@ def _decide_calibration(model: GACN, frames: _Frames, gray_of: Callable[[int], n
 
 def _decide_serial(model: GACN, frames: _Frames, gray_of: Callable[[int], np.ndarray],
                    matrices: list[np.ndarray], tile: int, dev: torch.device, tmp: str,
-                   progress: Progress | None) -> dict[str, np.ndarray]:
+                   progress: Progress | None, refine: bool = True) -> dict[str, np.ndarray]:
     """``serial``: fuse the running result with each next frame (network + BGF), one pass."""
     n = len(frames)
     gray = gray_of(0)
@@ -456,7 +465,7 @@ def _decide_serial(model: GACN, frames: _Frames, gray_of: Callable[[int], np.nda
     for k in range(1, n):
         gk = gray_of(k)
         raw = tiled_decision(model, gray, gk, channel_weights(model, gray), channel_weights(model, gk), tile)
-        decision = _bgf(raw, gray, gk, dev)
+        decision = _bgf(raw, gray, gk, dev, refine)
         img = to_float(warp_image(frames.load(k), matrices[k]))
         wd = decision[..., None] if img.ndim == 3 else decision
         fused = wd * fused + (1.0 - wd) * img
