@@ -279,8 +279,9 @@ def benchmark(
         "--datasets", help="With --report: comma-separated lytro, classic, triples, synthetic, halo.")]
     = "lytro,classic,triples,synthetic,halo",
     methods: Annotated[str | None, typer.Option(
-        "--methods", help="Comma-separated: gacn, naive-laplacian, average, source-1, laplacian-pyramid, dwt, gff, "
-                          "block-sf, enfuse (if installed). Default: all with --report, else the first four.",
+        "--methods", help="Comma-separated: gacn, gacn-method (without the boundary refinement), naive-laplacian, "
+                          "average, source-1, laplacian-pyramid, dwt, gff, block-sf, enfuse (if installed). Default: "
+                          "all with --report, else gacn, naive-laplacian, average, source-1.",
         show_default=False)] = None,
     metric_names: Annotated[str, typer.Option("--metrics", help="Comma-separated metric names.")] = "Q_G,Q_M,Q_CB,Q_P,Q_CV",
     csv_path: Annotated[Path | None, typer.Option("--csv", help="Write per-pair scores here (folders only).")] = None,

@@ -131,12 +131,13 @@ def builtin_specs(weights: str | None = None, device: str = "cpu") -> dict[str, 
 
     specs = {}
     for name, fn in builtin_fusers(weights, device).items():
-        if name == "gacn":
+        if name in ("gacn", "gacn-method"):
             path = Path(weights) if weights is not None else default_weights_path()
-            version = (f"weights {_digest(path.read_bytes())} device {device} "
+            refined = name == "gacn"
+            version = (f"weights {_digest(path.read_bytes())} device {device} refine {refined} "
                        f"code {code_version(pair, stack, tiling, refine, network, inference, guided_filter)}")
-            specs[name] = MethodSpec(name, fn, version, fuse_stack=lambda sources: gacn.fuse(
-                sources, weights=weights, device=device, align=False))
+            specs[name] = MethodSpec(name, fn, version, fuse_stack=lambda sources, refined=refined: gacn.fuse(
+                sources, weights=weights, device=device, align=False, refine=refined))
         else:
             specs[name] = MethodSpec(name, fn, code_version(inspect.getmodule(fn)), has_map=name not in NO_MAP)
     return specs
