@@ -1,20 +1,24 @@
-"""Boundary refinement: settle the pixels next to a focus boundary with a fine-scale focus measure.
+"""Boundary refinement: settle the pixels next to a focus boundary with a finer focus measure.
 
 The network decides from spatial frequency summed over 11x11 windows, so its focus boundaries
 are placed to within a few pixels and small bays and corners are rounded off; on held-out
-synthetic pairs most of its wrong pixels lie within 4 px of the true boundary. Right there a
-focus measure over a much smaller window (a 5x5 sum of the squared Laplacian) is usually
-decisive. This step, which is not part of the published method, re-decides the pixels of a
-narrow band around the network's boundary where
+synthetic pairs most of its wrong pixels lie within 4 px of the true boundary. This step, which
+is not part of the published method, re-decides the pixels of a narrow band around the network's
+boundary, in one of two ways:
 
-* the two sources clearly differ in fine detail (relative difference of the two energies
-  above ``threshold``), and
-* they agree in local mean brightness (the Gaussian means differ by less than
-  ``max_mean_gap``). Where they do not, one source carries the glow of a bright defocused
-  object over a sharp background; its fine detail is no evidence that it is the right choice
-  there, and the network's decision, trained on occlusion-correct scenes, is kept.
+* where the two sources agree in local mean brightness (the Gaussian means differ by less
+  than ``GLOW_GAP``), by a focus measure over a much smaller window (a 5x5 sum of the
+  squared Laplacian), which is usually decisive right at the boundary;
+* where they do not, one source carries the light of a defocused object spread over its
+  neighbourhood: the glow of a bright foreground over a dark background (or the shadow of a
+  dark one). There the right choice on both sides of the edge, as far as the spread reaches,
+  is the source in which the occluding edge itself is sharp, and the other source's background
+  detail is no evidence; a 15x15 window of the same energy is dominated by that edge and finds
+  it.
 
-Every other pixel keeps the network's decision. Measured in ``benchmarks/bench_refine.py``.
+Either way a pixel is only re-decided where the relative difference of the two energies is
+above ``THRESHOLD``; every other pixel keeps the network's decision. Measured in
+``benchmarks/bench_refine.py``.
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ BAND_SIGMA = 3.0
 WINDOW = 5
 #: Gaussian pre-smoothing before the Laplacian (sigma, pixels): keeps sensor noise out of it.
 PRESMOOTH = 0.7
-#: Minimum relative difference ``|Ea - Eb| / (Ea + Eb)`` of the fine energies to re-decide.
+#: Minimum relative difference ``|Ea - Eb| / (Ea + Eb)`` of the two energies to re-decide.
 THRESHOLD = 0.3
-#: Largest difference of local mean brightness (0..1 scale, sigma 3 px) at which to re-decide.
-MAX_MEAN_GAP = 0.04
+#: Difference of local mean brightness (0..1 scale, sigma 3 px) from which a pixel is in a glow zone.
+GLOW_GAP = 0.04
+#: Side of the window of the focus measure in glow zones (the edge that casts the glow dominates it).
+GLOW_WINDOW = 15
 
 
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -39,13 +45,19 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return kornia.filters.gaussian_blur2d(x, (size, size), (sigma, sigma), border_type="replicate")
 
 
-def _fine_energy(x: torch.Tensor) -> torch.Tensor:
-    lap = kornia.filters.laplacian(_blur(x, PRESMOOTH), 3, border_type="replicate", normalized=False)
-    return kornia.filters.box_blur(lap * lap, (WINDOW, WINDOW), border_type="replicate")
+def _contrast(a: torch.Tensor, b: torch.Tensor, window: int) -> torch.Tensor:
+    """``(Ea - Eb) / (Ea + Eb)`` of the squared Laplacian summed over ``window`` x ``window``."""
+
+    def energy(x: torch.Tensor) -> torch.Tensor:
+        lap = kornia.filters.laplacian(_blur(x, PRESMOOTH), 3, border_type="replicate", normalized=False)
+        return kornia.filters.box_blur(lap * lap, (window, window), border_type="replicate")
+
+    ea, eb = energy(a), energy(b)
+    return (ea - eb) / (ea + eb + 1e-6)
 
 
 def refine_boundary(decision: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Re-decide the pixels next to the focus boundary of ``decision`` by fine-scale focus.
+    """Re-decide the pixels next to the focus boundary of ``decision`` by a finer focus measure.
 
     Parameters
     ----------
@@ -74,8 +86,7 @@ def refine_boundary(decision: torch.Tensor, a: torch.Tensor, b: torch.Tensor) ->
     """
     band = _blur((decision > 0.5).to(a.dtype), BAND_SIGMA)
     band = (band > 0.02) & (band < 0.98)
-    ea, eb = _fine_energy(a), _fine_energy(b)
-    contrast = (ea - eb) / (ea + eb + 1e-6)
-    same_light = (_blur(a, BAND_SIGMA) - _blur(b, BAND_SIGMA)).abs() < MAX_MEAN_GAP
-    redo = band & same_light & (contrast.abs() > THRESHOLD)
+    glow = (_blur(a, BAND_SIGMA) - _blur(b, BAND_SIGMA)).abs() >= GLOW_GAP
+    contrast = torch.where(glow, _contrast(a, b, GLOW_WINDOW), _contrast(a, b, WINDOW))
+    redo = band & (contrast.abs() > THRESHOLD)
     return torch.where(redo, (contrast > 0).to(decision.dtype), decision)
