@@ -68,3 +68,15 @@ def test_refinement_removes_the_glow_of_a_bright_defocused_foreground() -> None:
 
     assert ring_error(out) < 0.5 * ring_error(decision)
     assert map_accuracy(out[ring], target[ring]) > map_accuracy(decision[ring], target[ring]) + 0.1
+
+
+def test_refinement_in_strips_equals_the_whole_image() -> None:
+    rng = np.random.default_rng(2)
+    a, b = rng.random((2, 100, 70)).astype(np.float32)
+    a[:, :30] = 0.5 + 0.4 * (a[:, :30] - 0.5)
+    decision = (rng.random((100, 70)) > 0.5).astype(np.float32)
+    decision = np.repeat(np.repeat(decision[::10, ::10], 10, 0), 10, 1)
+    whole = refine_boundary(_t(decision), _t(a), _t(b), strip=1000)
+    pieces = refine_boundary(_t(decision), _t(a), _t(b), strip=16)
+    assert not torch.equal(whole, _t(decision))
+    assert torch.equal(whole, pieces)

@@ -38,6 +38,10 @@ THRESHOLD = 0.3
 GLOW_GAP = 0.04
 #: Side of the window of the focus measure in glow zones (the edge that casts the glow dominates it).
 GLOW_WINDOW = 15
+#: Rows per strip on big images, and the margin around a strip: more than the filters reach
+#: (a 9-px Gaussian radius; 2 + 1 + 7 px for pre-smoothing, Laplacian and the glow window).
+STRIP = 256
+MARGIN = 16
 
 
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -56,7 +60,17 @@ def _contrast(a: torch.Tensor, b: torch.Tensor, window: int) -> torch.Tensor:
     return (ea - eb) / (ea + eb + 1e-6)
 
 
-def refine_boundary(decision: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def _refine(decision: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    band = _blur((decision > 0.5).to(a.dtype), BAND_SIGMA)
+    band = (band > 0.02) & (band < 0.98)
+    glow = (_blur(a, BAND_SIGMA) - _blur(b, BAND_SIGMA)).abs() >= GLOW_GAP
+    contrast = torch.where(glow, _contrast(a, b, GLOW_WINDOW), _contrast(a, b, WINDOW))
+    redo = band & (contrast.abs() > THRESHOLD)
+    return torch.where(redo, (contrast > 0).to(decision.dtype), decision)
+
+
+def refine_boundary(decision: torch.Tensor, a: torch.Tensor, b: torch.Tensor, strip: int = STRIP
+                    ) -> torch.Tensor:
     """Re-decide the pixels next to the focus boundary of ``decision`` by a finer focus measure.
 
     Parameters
@@ -65,6 +79,10 @@ def refine_boundary(decision: torch.Tensor, a: torch.Tensor, b: torch.Tensor) ->
         Decision map in 0..1 (1: take ``a``), shape (N, 1, H, W).
     a, b : torch.Tensor
         Gray sources in 0..1, same shape.
+    strip : int
+        Rows per piece: big images are refined in horizontal strips (with a margin wider than
+        the filters reach, so the result is the same), which bounds the memory of the
+        temporaries.
 
     Returns
     -------
@@ -84,9 +102,13 @@ def refine_boundary(decision: torch.Tensor, a: torch.Tensor, b: torch.Tensor) ->
     >>> refine_boundary(d, a, b)[0, 0, 16, 13:15].tolist()
     [1.0, 1.0]
     """
-    band = _blur((decision > 0.5).to(a.dtype), BAND_SIGMA)
-    band = (band > 0.02) & (band < 0.98)
-    glow = (_blur(a, BAND_SIGMA) - _blur(b, BAND_SIGMA)).abs() >= GLOW_GAP
-    contrast = torch.where(glow, _contrast(a, b, GLOW_WINDOW), _contrast(a, b, WINDOW))
-    redo = band & (contrast.abs() > THRESHOLD)
-    return torch.where(redo, (contrast > 0).to(decision.dtype), decision)
+    height = decision.shape[-2]
+    if height <= strip + 2 * MARGIN:
+        return _refine(decision, a, b)
+    out = torch.empty_like(decision)
+    for y0 in range(0, height, strip):
+        y1 = min(y0 + strip, height)
+        lo, hi = max(y0 - MARGIN, 0), min(y1 + MARGIN, height)
+        piece = _refine(decision[..., lo:hi, :], a[..., lo:hi, :], b[..., lo:hi, :])
+        out[..., y0:y1, :] = piece[..., y0 - lo : y1 - lo, :]
+    return out
