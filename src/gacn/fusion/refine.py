@@ -40,7 +40,8 @@ THRESHOLD = 0.3
 GLOW_GAP = 0.04
 #: Side of the window of the focus measure in glow zones (the edge that casts the glow dominates it).
 GLOW_WINDOW = 15
-#: Side of the median that removes specks from the re-decided map.
+#: Side of the median (on a binary map: a majority vote, computed as a box mean) that removes
+#: specks from the re-decided map.
 MEDIAN = 5
 #: Rows per strip on big images, and the margin around a strip: more than the filters reach
 #: (a 9-px Gaussian radius; 2 + 1 + 7 px for pre-smoothing, Laplacian and the glow window,
@@ -72,7 +73,8 @@ def _refine(decision: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.T
     contrast = torch.where(glow, _contrast(a, b, GLOW_WINDOW), _contrast(a, b, WINDOW))
     redo = band & (contrast.abs() > THRESHOLD)
     side = decision > 0.5
-    hard = kornia.filters.median_blur(torch.where(redo, contrast > 0, side).to(decision.dtype), (MEDIAN, MEDIAN))
+    hard = torch.where(redo, contrast > 0, side).to(decision.dtype)
+    hard = (kornia.filters.box_blur(hard, (MEDIAN, MEDIAN), border_type="replicate") > 0.5).to(decision.dtype)
     return torch.where(band & (redo | ((hard > 0.5) != side)), hard, decision)
 
 
