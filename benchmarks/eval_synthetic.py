@@ -16,7 +16,10 @@ be known: no method can beat a coin toss there, so ``1 - undecidable share / 2``
 all-pixel accuracy that a method without a lucky guess can reach). The noise-free twin of each pair
 is made from the same random state with the noise switched off.
 
-Usage: python benchmarks/eval_synthetic.py [--weights W] [--data ../shared/data] [--pairs 200] [--size 128]
+``--by-distance`` also prints the error rate of the network (with and without the refinement) by
+distance to the true focus boundary: where the wrong pixels are.
+
+Usage: python benchmarks/eval_synthetic.py [--weights W] [--data ../shared/data] [--pairs 200] [--size 128] [--by-distance]
 """
 
 from __future__ import annotations
@@ -53,8 +56,21 @@ def decisive_pixels(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return cv2.blur(np.abs(a - b), (7, 7)) > DECISIVE
 
 
-def score(model: torch.nn.Module, photos: list[Photo], cfg: SynthesisConfig, n: int, seed: int) -> dict[str, float]:
+#: Distance bins (pixels from the true focus boundary) of ``--by-distance``.
+BINS = (0, 1, 2, 3, 4, 6, 8, 12, 10**6)
+
+
+def boundary_distance(mask: np.ndarray) -> np.ndarray:
+    """Distance of every pixel to the nearest pixel on the other side of the mask's boundary."""
+    m = (mask > 0.5).astype(np.uint8)
+    return np.where(m > 0, cv2.distanceTransform(m, cv2.DIST_L2, 3), cv2.distanceTransform(1 - m, cv2.DIST_L2, 3))
+
+
+def score(model: torch.nn.Module, photos: list[Photo], cfg: SynthesisConfig, n: int, seed: int
+          ) -> tuple[dict[str, float], np.ndarray]:
+    """Mean scores over ``n`` pairs, and per distance bin: pixel count, errors refined, errors not."""
     rng = np.random.default_rng(seed)
+    by_distance = np.zeros((3, len(BINS) - 1))
     clean = dataclasses.replace(cfg, noise_std=(0.0, 0.0))
     rows = []
     for _ in range(n):
@@ -69,8 +85,11 @@ def score(model: torch.nn.Module, photos: list[Photo], cfg: SynthesisConfig, n: 
         keep = decisive_pixels(a0, b0)
         rows.append((map_accuracy(d, m), map_iou(d, m), map_accuracy(plain, m), map_accuracy(naive, m),
                      map_accuracy(d[keep], m[keep]), map_accuracy(naive[keep], m[keep]), keep.mean()))
+        bins = np.digitize(boundary_distance(m), BINS[1:-1]).ravel()
+        for row, weight in enumerate((None, (d > 0.5) != (m > 0.5), (plain > 0.5) != (m > 0.5))):
+            by_distance[row] += np.bincount(bins, None if weight is None else weight.ravel(), len(BINS) - 1)
     names = ("acc", "iou", "acc_no_refine", "naive_acc", "acc_decisive", "naive_acc_decisive", "decisive_share")
-    return dict(zip(names, np.mean(rows, axis=0).tolist()))
+    return dict(zip(names, np.mean(rows, axis=0).tolist())), by_distance
 
 
 def main() -> None:
@@ -79,6 +98,7 @@ def main() -> None:
     parser.add_argument("--data", default=os.environ.get("GACN_DATA", str(REPO.parent / "shared" / "data")))
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--by-distance", action="store_true", help="error rates by distance to the boundary")
     args = parser.parse_args()
     torch.set_num_threads(2)
     model = load_model(args.weights)
@@ -90,11 +110,21 @@ def main() -> None:
     }
     print(f"{'set':42} {'pairs':>5} {'acc':>7} {'IoU':>7} {'no ref.':>7} {'naive':>7} | "
           f"{'decisive share':>14} {'acc':>7} {'naive':>7} | {'bound':>7}")
+    tables = {}
     for name, (photos, cfg) in sets.items():
-        s = score(model, photos, cfg, args.pairs, seed=2024)
+        s, tables[name] = score(model, photos, cfg, args.pairs, seed=2024)
         print(f"{name:42} {args.pairs:5d} {s['acc']:7.4f} {s['iou']:7.4f} {s['acc_no_refine']:7.4f} {s['naive_acc']:7.4f} | "
               f"{s['decisive_share']:14.3f} {s['acc_decisive']:7.4f} {s['naive_acc_decisive']:7.4f} | "
               f"{1.0 - (1.0 - s['decisive_share']) / 2.0:7.4f}")
+    if args.by_distance:
+        for name, (count, wrong, wrong_plain) in tables.items():
+            print(f"\n{name}: error rate by distance to the true boundary (share of all wrong pixels)")
+            print(f"{'distance px':>12} {'pixels':>7} {'refined':>16} {'no refinement':>16}")
+            for k in range(len(BINS) - 1):
+                top = f"{BINS[k + 1]}" if BINS[k + 1] < 10**6 else "inf"
+                print(f"{f'[{BINS[k]}, {top})':>12} {count[k] / count.sum():7.3f} "
+                      f"{wrong[k] / count[k]:8.3f} ({wrong[k] / wrong.sum():5.3f}) "
+                      f"{wrong_plain[k] / count[k]:8.3f} ({wrong_plain[k] / wrong_plain.sum():5.3f})")
 
 
 if __name__ == "__main__":
