@@ -45,6 +45,19 @@ def test_fuse_end_to_end(tmp_path: Path, pair_files: tuple[Path, Path, np.ndarra
     assert map_accuracy(iio.imread(dmap) / 255.0, mask) >= 0.9
 
 
+def test_fuse_no_refine_gives_the_method_map(tmp_path: Path, pair_files: tuple[Path, Path, np.ndarray]) -> None:
+    from gacn.fusion.pair import fuse_pair
+
+    a, b, _ = pair_files
+    out, dmap = tmp_path / "fused.png", tmp_path / "map.png"
+    assert run("fuse", a, b, "-o", out, "--map", dmap, "--no-refine").returncode == 0
+    method = fuse_pair(iio.imread(a), iio.imread(b), refine=False).decision_map
+    refined = fuse_pair(iio.imread(a), iio.imread(b)).decision_map
+    written = iio.imread(dmap).astype(np.int16)
+    assert np.abs(written - np.rint(method * 255)).max() <= 1
+    assert np.abs(written - np.rint(refined * 255)).max() > 1
+
+
 def test_fuse_16bit_tiff(tmp_path: Path, pair_files: tuple[Path, Path, np.ndarray]) -> None:
     import tifffile
 
