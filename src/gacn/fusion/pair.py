@@ -10,9 +10,9 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from gacn.fusion.refine import refine_boundary
 from gacn.io import InputError, from_float, normalize_layout, to_float, to_gray_float
 from gacn.model import GACN, load_model
-from gacn.fusion.refine import refine_boundary
 from gacn.model.guided_filter import boundary_guided_filter
 from gacn.model.inference import raw_decision
 
@@ -55,6 +55,13 @@ class FusionResult:
 #: At 640x640 the lean path's peak is about 280 MB above the loaded model; a 520x520 Lytro
 #: pair peaks at 467 MB for the whole process.
 UNTILED_PIXELS = 640 * 640
+
+
+def blend_map(raw: torch.Tensor, a: torch.Tensor, b: torch.Tensor, refine: bool = True) -> torch.Tensor:
+    """The map a pair is blended with: the network's ``raw`` map after the boundary guided
+    filter and, with ``refine``, the boundary refinement (all (N, 1, H, W); ``a``, ``b`` gray)."""
+    decision = boundary_guided_filter(raw, a, b)
+    return refine_boundary(decision, a, b) if refine else decision
 
 
 @lru_cache(maxsize=4)
@@ -129,10 +136,7 @@ def fuse_pair(
     gb = torch.from_numpy(to_gray_float(b))[None, None].to(dev).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         raw_t = raw_decision(model, ga, gb)
-        decision_t = boundary_guided_filter(raw_t, ga, gb)
-        if refine:
-            decision_t = refine_boundary(decision_t, ga, gb)
-        decision = decision_t[0, 0].float().cpu().numpy()
+        decision = blend_map(raw_t, ga, gb, refine)[0, 0].float().cpu().numpy()
         raw = raw_t[0, 0].float().cpu().numpy()
     t1 = time.perf_counter()
     w = decision[..., None] if fa.ndim == 3 else decision

@@ -40,8 +40,8 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from functools import partial
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -49,7 +49,7 @@ import numpy as np
 import torch
 
 from gacn.fusion.align import common_box, estimate_transform, warp_image
-from gacn.fusion.pair import UNTILED_PIXELS, FusionResult, cached_model, check_pair, fuse_pair
+from gacn.fusion.pair import UNTILED_PIXELS, FusionResult, blend_map, cached_model, check_pair, fuse_pair
 from gacn.fusion.tiling import (
     TILE,
     DiskArray,
@@ -70,8 +70,6 @@ from gacn.io import (
     to_gray_float,
 )
 from gacn.model import GACN
-from gacn.fusion.refine import refine_boundary
-from gacn.model.guided_filter import boundary_guided_filter
 
 #: Strategy names; the first is the default.
 STRATEGIES = ("running", "calibration", "serial")
@@ -237,13 +235,10 @@ def _blend(frames: _Frames, matrices: list[np.ndarray], index: np.ndarray, sigma
     return from_float(fused, first.dtype), chosen / wsum
 
 
-def _bgf(raw: np.ndarray, ga: np.ndarray, gb: np.ndarray, device: torch.device, refine: bool) -> np.ndarray:
+def _pair_map(raw: np.ndarray, ga: np.ndarray, gb: np.ndarray, device: torch.device, refine: bool) -> np.ndarray:
     t = lambda x: torch.from_numpy(x)[None, None].to(device)
     with torch.inference_mode():
-        decision = boundary_guided_filter(t(raw), t(ga), t(gb))
-        if refine:
-            decision = refine_boundary(decision, t(ga), t(gb))
-        return decision[0, 0].cpu().numpy()
+        return blend_map(t(raw), t(ga), t(gb), refine)[0, 0].cpu().numpy()
 
 
 def fuse_stack(
@@ -465,7 +460,7 @@ def _decide_serial(model: GACN, frames: _Frames, gray_of: Callable[[int], np.nda
     for k in range(1, n):
         gk = gray_of(k)
         raw = tiled_decision(model, gray, gk, channel_weights(model, gray), channel_weights(model, gk), tile)
-        decision = _bgf(raw, gray, gk, dev, refine)
+        decision = _pair_map(raw, gray, gk, dev, refine)
         img = to_float(warp_image(frames.load(k), matrices[k]))
         wd = decision[..., None] if img.ndim == 3 else decision
         fused = wd * fused + (1.0 - wd) * img
