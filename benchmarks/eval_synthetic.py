@@ -5,7 +5,9 @@ the full training mix (method recipe + occlusion-correct defocus, Gaussian and d
 JPEG, thin structures, focus breathing) and the method's recipe with the method's augmentations
 (``--recipe reference`` of ``gacn train``: Gaussian sigma 2, softened mask, photos shrunk as by the
 reference's resize to 256x256, rotations, flips, +-2 px offsets, noise up to 0.01, swaps: the
-held-out set of the Core issue); and from photos that ship with scikit-image (not in BSDS500).
+held-out set of the Core issue), also with an exposure difference between the sources (half the
+pairs, up to 15 % in log gain, as between the frames of a real stack); and from photos that ship
+with scikit-image (not in BSDS500).
 
 The network is scored with and without the boundary refinement (:mod:`gacn.fusion.refine`).
 
@@ -106,6 +108,8 @@ def main() -> None:
     sets = {
         "BSDS val, training mix": (load_bsds(args.data, "val"), SynthesisConfig(size=args.size)),
         "BSDS val, method recipe (156 px)": (load_bsds(args.data, "val"), synthesis_config("reference", 156)),
+        "BSDS val, method recipe, exposure differs": (
+            load_bsds(args.data, "val"), dataclasses.replace(synthesis_config("reference", 156), exposure=0.15)),
         "scikit-image photos, training mix": (outside, SynthesisConfig(size=args.size)),
     }
     print(f"{'set':42} {'pairs':>5} {'acc':>7} {'IoU':>7} {'no ref.':>7} {'naive':>7} | "

@@ -13,7 +13,9 @@ Two ways of making a pair from a sharp photo ``I`` and a focus mask ``M`` are mi
 
 Blur is Gaussian or a disc (defocus) kernel with a wide range of radii, and the usual
 augmentations are applied: a random downscale of the photo, rotation by multiples of 30 degrees, flips, a small offset of one
-source, brightness/contrast jitter, sensor noise and a random swap of the sources.
+source, brightness/contrast jitter (and, for half the pairs, an exposure difference of up to
+``exposure`` in log gain between the sources, as between the frames of a real focus stack), sensor
+noise and a random swap of the sources.
 
 All arrays are float32 gray images in 0..1; the target is 1 where source 1 is in focus.
 """
@@ -55,6 +57,7 @@ class SynthesisConfig:
     thin_prob: float = 0.25
     jpeg_prob: float = 0.25
     breathing: float = 0.02
+    exposure: float = 0.1
 
 
 def load_bsds(root: str | Path, split: str) -> list[Photo]:
@@ -341,9 +344,12 @@ def make_pair(rng: np.random.Generator, photos: list[Photo], cfg: SynthesisConfi
     s1, s2, target = s1[crop], s2[crop], target[crop]
 
     gain, bias = rng.uniform(0.7, 1.3), rng.uniform(-0.15, 0.15)
+    gain2 = gain
+    if cfg.exposure and rng.random() < 0.5:
+        gain2 = gain * float(np.exp(rng.uniform(-cfg.exposure, cfg.exposure)))
     std = rng.uniform(*cfg.noise_std)
     s1 = s1 * gain + bias + rng.normal(0.0, std, s1.shape)
-    s2 = s2 * gain + bias + rng.normal(0.0, std, s2.shape)
+    s2 = s2 * gain2 + bias + rng.normal(0.0, std, s2.shape)
     if rng.random() < cfg.jpeg_prob:
         quality = int(rng.integers(50, 96))
         s1, s2 = jpeg(np.clip(s1, 0, 1), quality), jpeg(np.clip(s2, 0, 1), quality)

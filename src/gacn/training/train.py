@@ -75,7 +75,7 @@ def synthesis_config(recipe: str, crop: int) -> SynthesisConfig:
     if recipe == "reference":
         return SynthesisConfig(size=crop, occlusion_prob=0.0, disc_prob=0.0, gauss_sigma=(2.0, 2.0),
                                noise_std=(0.0, 0.01), scale=(256 / 481, 256 / 321), thin_prob=0.0,
-                               jpeg_prob=0.0, breathing=0.0)
+                               jpeg_prob=0.0, breathing=0.0, exposure=0.0)
     return SynthesisConfig(size=crop)
 
 
