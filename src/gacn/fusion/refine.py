@@ -55,22 +55,26 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return kornia.filters.gaussian_blur2d(x, (size, size), (sigma, sigma), border_type="replicate")
 
 
-def _contrast(a: torch.Tensor, b: torch.Tensor, window: int) -> torch.Tensor:
-    """``(Ea - Eb) / (Ea + Eb)`` of the squared Laplacian summed over ``window`` x ``window``."""
+def _squared_laplacian(x: torch.Tensor) -> torch.Tensor:
+    lap = kornia.filters.laplacian(_blur(x, PRESMOOTH), 3, border_type="replicate", normalized=False)
+    return lap * lap
 
-    def energy(x: torch.Tensor) -> torch.Tensor:
-        lap = kornia.filters.laplacian(_blur(x, PRESMOOTH), 3, border_type="replicate", normalized=False)
-        return kornia.filters.box_blur(lap * lap, (window, window), border_type="replicate")
 
-    ea, eb = energy(a), energy(b)
+def _contrast(la: torch.Tensor, lb: torch.Tensor, window: int) -> torch.Tensor:
+    """``(Ea - Eb) / (Ea + Eb)`` of the squared Laplacians ``la``, ``lb`` summed over ``window`` x ``window``."""
+    ea = kornia.filters.box_blur(la, (window, window), border_type="replicate")
+    eb = kornia.filters.box_blur(lb, (window, window), border_type="replicate")
     return (ea - eb) / (ea + eb + 1e-6)
 
 
 def _refine(decision: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     band = _blur((decision > 0.5).to(a.dtype), BAND_SIGMA)
     band = (band > 0.02) & (band < 0.98)
-    glow = (_blur(a, BAND_SIGMA) - _blur(b, BAND_SIGMA)).abs() >= GLOW_GAP
-    contrast = torch.where(glow, _contrast(a, b, GLOW_WINDOW), _contrast(a, b, WINDOW))
+    la, lb = _squared_laplacian(a), _squared_laplacian(b)
+    contrast = _contrast(la, lb, WINDOW)
+    glow = band & ((_blur(a, BAND_SIGMA) - _blur(b, BAND_SIGMA)).abs() >= GLOW_GAP)
+    if glow.any():
+        contrast = torch.where(glow, _contrast(la, lb, GLOW_WINDOW), contrast)
     redo = band & (contrast.abs() > THRESHOLD)
     side = decision > 0.5
     hard = torch.where(redo, contrast > 0, side).to(decision.dtype)

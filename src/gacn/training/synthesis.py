@@ -110,7 +110,7 @@ def _drop_specks(mask: np.ndarray, min_area: float) -> np.ndarray:
     pixels given to the side around it."""
     out = mask.copy()
     for value in (1.0, 0.0):
-        n, comp, stats, _ = cv2.connectedComponentsWithStats((out == value).astype(np.uint8), connectivity=8)
+        _, comp, stats, _ = cv2.connectedComponentsWithStats((out == value).astype(np.uint8), connectivity=8)
         small = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] < min_area)
         small = small[small > 0]
         if len(small):
