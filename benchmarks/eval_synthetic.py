@@ -21,7 +21,7 @@ is made from the same random state with the noise switched off.
 ``--by-distance`` also prints the error rate of the network (with and without the refinement) by
 distance to the true focus boundary: where the wrong pixels are.
 
-Usage: python benchmarks/eval_synthetic.py [--weights W] [--data ../shared/data] [--pairs 200] [--size 128] [--by-distance]
+Usage: python benchmarks/eval_synthetic.py [--weights W] [--refiner R] [--data ../shared/data] [--pairs 200] [--size 128] [--by-distance]
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from gacn.fusion.pair import fuse_pair
 from gacn.io import to_gray_float
 from gacn.metrics import map_accuracy, map_iou
 from gacn.model import load_model
+from gacn.model.refiner import BoundaryRefiner, load_refiner
 from gacn.training.synthesis import Photo, SynthesisConfig, load_bsds, make_pair
 from gacn.training.train import synthesis_config
 
@@ -68,8 +69,8 @@ def boundary_distance(mask: np.ndarray) -> np.ndarray:
     return np.where(m > 0, cv2.distanceTransform(m, cv2.DIST_L2, 3), cv2.distanceTransform(1 - m, cv2.DIST_L2, 3))
 
 
-def score(model: torch.nn.Module, photos: list[Photo], cfg: SynthesisConfig, n: int, seed: int
-          ) -> tuple[dict[str, float], np.ndarray]:
+def score(model: torch.nn.Module, refiner: BoundaryRefiner, photos: list[Photo], cfg: SynthesisConfig, n: int,
+          seed: int) -> tuple[dict[str, float], np.ndarray]:
     """Mean scores over ``n`` pairs, and per distance bin: pixel count, errors refined, errors not."""
     rng = np.random.default_rng(seed)
     by_distance = np.zeros((3, len(BINS) - 1))
@@ -81,7 +82,7 @@ def score(model: torch.nn.Module, photos: list[Photo], cfg: SynthesisConfig, n: 
         a0, b0, m0 = make_pair(twin, photos, clean)
         a, b, m = make_pair(rng, photos, cfg)
         assert np.array_equal(m0, m), "the noise-free twin must be the same pair"
-        d = fuse_pair(a, b, model=model).decision_map
+        d = fuse_pair(a, b, model=model, refiner=refiner).decision_map
         plain = fuse_pair(a, b, model=model, refine=False).decision_map
         naive = laplacian_energy_selection(a, b).decision_map
         keep = decisive_pixels(a0, b0)
@@ -97,6 +98,7 @@ def score(model: torch.nn.Module, photos: list[Photo], cfg: SynthesisConfig, n: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--weights", default=None)
+    parser.add_argument("--refiner", default=None, help="refiner weights (the shipped ones by default)")
     parser.add_argument("--data", default=os.environ.get("GACN_DATA", str(REPO.parent / "shared" / "data")))
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--size", type=int, default=128)
@@ -104,6 +106,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     model = load_model(args.weights)
+    refiner = load_refiner(args.refiner)
     outside = [Photo(to_gray_float(getattr(skimage.data, name)()), None) for name in OUTSIDE]
     sets = {
         "BSDS val, training mix": (load_bsds(args.data, "val"), SynthesisConfig(size=args.size)),
@@ -116,7 +119,7 @@ def main() -> None:
           f"{'decisive share':>14} {'acc':>7} {'naive':>7} | {'bound':>7}")
     tables = {}
     for name, (photos, cfg) in sets.items():
-        s, tables[name] = score(model, photos, cfg, args.pairs, seed=2024)
+        s, tables[name] = score(model, refiner, photos, cfg, args.pairs, seed=2024)
         print(f"{name:42} {args.pairs:5d} {s['acc']:7.4f} {s['iou']:7.4f} {s['acc_no_refine']:7.4f} {s['naive_acc']:7.4f} | "
               f"{s['decisive_share']:14.3f} {s['acc_decisive']:7.4f} {s['naive_acc_decisive']:7.4f} | "
               f"{1.0 - (1.0 - s['decisive_share']) / 2.0:7.4f}")

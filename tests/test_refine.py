@@ -1,13 +1,17 @@
-"""Boundary refinement: it moves a misplaced focus boundary to the true one, touches nothing away
-from the boundary, and takes the foreground-focused source where a defocused bright object glows."""
+"""Boundary refinement by the learned refiner: it moves a misplaced focus boundary to the true one,
+touches nothing away from the boundary, and takes the foreground-focused source where a defocused
+bright object glows."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from gacn.fusion.refine import refine_boundary
+from gacn.io import InputError
 from gacn.metrics import map_accuracy
+from gacn.model.refiner import load_refiner
 from gacn.training.synthesis import occlusion_pair
 
 
@@ -80,3 +84,14 @@ def test_refinement_in_strips_equals_the_whole_image() -> None:
     pieces = refine_boundary(_t(decision), _t(a), _t(b), strip=16)
     assert not torch.equal(whole, _t(decision))
     assert torch.equal(whole, pieces)
+
+
+def test_the_shipped_refiner_loads_and_a_corrupt_file_is_refused(tmp_path) -> None:
+    refiner = load_refiner()
+    assert sum(p.numel() for p in refiner.parameters()) == 22_177
+    bad = tmp_path / "refiner.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    with pytest.raises(InputError, match="corrupt"):
+        load_refiner(bad)
+    with pytest.raises(InputError, match="not found"):
+        load_refiner(tmp_path / "missing.safetensors")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
+from gacn.model.refiner import load_refiner
+from gacn.training.refiner import RefinerConfig, RefinerTrainer
 from gacn.training.train import TrainConfig, Trainer
 
 
@@ -49,3 +53,52 @@ def test_train_command_runs_and_resumes(tmp_path: Path, fake_bsds: Path) -> None
     assert resumed.returncode == 0, resumed.stderr
     assert '"step": 2' in resumed.stdout
     assert (out / "log.csv").read_text().count("\n") == 3
+
+
+def _refiner_cfg(data: Path, out: Path, steps: int) -> RefinerConfig:
+    return RefinerConfig(data=str(data), out=str(out), steps=steps, batch=2, crop=48, pool=6, val_pairs=3,
+                         val_every=2)
+
+
+def test_refiner_training_resumes_exactly(tmp_path: Path, fake_bsds: Path) -> None:
+    straight = RefinerTrainer(_refiner_cfg(fake_bsds, tmp_path / "a", 4))
+    straight.run()
+    first = RefinerTrainer(_refiner_cfg(fake_bsds, tmp_path / "b", 4))
+    step = first.train_step
+
+    def step_then_interrupt() -> dict[str, float]:
+        figures = step()
+        if first.step == 2:
+            signal.raise_signal(signal.SIGINT)
+        return figures
+
+    first.train_step = step_then_interrupt  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        first.run()
+    with pytest.raises(ValueError, match="--steps 4"):
+        RefinerTrainer(_refiner_cfg(fake_bsds, tmp_path / "b", 5), resume=True)
+    resumed = RefinerTrainer(_refiner_cfg(fake_bsds, tmp_path / "b", 4), resume=True)
+    assert resumed.step == 2
+    assert torch.equal(resumed.pool, first.pool)
+    resumed.run()
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    out = tmp_path / "b"
+    assert (out / "pool.npy").is_file() and (out / "best.safetensors").is_file()
+    rows = (out / "log.csv").read_text().strip().splitlines()
+    assert rows[0] == "step,elapsed_s,lr,loss,val_acc,val_acc_network" and len(rows) == 5
+    load_refiner(out / "best.safetensors")
+
+
+def test_train_refiner_command_refuses_to_overwrite_a_run(tmp_path: Path, fake_bsds: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    base = [sys.executable, "-m", "gacn", "train-refiner", "--data", str(fake_bsds), "--out", str(out), "--batch", "2",
+            "--crop", "48", "--pool", "4", "--val-pairs", "2", "--val-every", "1"]
+    first = subprocess.run([*base, "--steps", "1"], capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert '"step": 1' in first.stdout
+    again = subprocess.run([*base, "--steps", "2"], capture_output=True, text=True, timeout=300)
+    assert again.returncode != 0 and "--resume" in again.stderr

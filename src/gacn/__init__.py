@@ -65,7 +65,7 @@ def fuse(
         ``progress(stage, done, total)`` after each frame.
     refine : bool
         Two images (and the ``serial`` strategy): re-decide the pixels next to the focus
-        boundary with a fine-scale focus measure (:func:`gacn.fusion.refine.refine_boundary`;
+        boundary with the learned boundary refiner (:func:`gacn.fusion.refine.refine_boundary`;
         not part of the published method).
 
     Returns

@@ -197,6 +197,18 @@ def export_onnx_command(
     typer.echo(f"wrote {export_onnx(out, weights)}")
 
 
+def _run_training(make_run: Callable[[], Any], out: Path) -> None:
+    """Build and run a resumable training run; print its summary, or how to resume after Ctrl-C."""
+    try:
+        summary = make_run().run()
+    except (FileNotFoundError, ValueError) as exc:
+        raise InputError(str(exc)) from None
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: checkpoint saved in {out}/last.pt; continue with --resume", err=True)
+        raise typer.Exit(130) from None
+    typer.echo(json.dumps(summary))
+
+
 @app.command()
 @user_errors
 def train(
@@ -230,14 +242,36 @@ def train(
     cfg = TrainConfig(data=str(data), out=str(out), steps=steps, batch=batch, crop=crop, lr=lr,
                       val_every=val_every, val_pairs=val_pairs, threads=threads, bf16=bf16, seed=seed, device=device,
                       init=None if init is None else str(init), loss=loss, se=se, recipe=recipe)
-    try:
-        summary = Trainer(cfg, resume=resume).run()
-    except (FileNotFoundError, ValueError) as exc:
-        raise InputError(str(exc)) from None
-    except KeyboardInterrupt:
-        typer.echo(f"interrupted: checkpoint saved in {out}/last.pt; continue with --resume", err=True)
-        raise typer.Exit(130) from None
-    typer.echo(json.dumps(summary))
+    _run_training(lambda: Trainer(cfg, resume=resume), out)
+
+
+@app.command("train-refiner")
+@user_errors
+def train_refiner(
+    data: Annotated[Path, typer.Option("--data", help="Data folder with train/bsds500 (or the bsds500 folder).")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder (pool.npy, last.pt, best.safetensors, log.csv).")],
+    steps: Annotated[int, typer.Option("--steps", help="Total optimisation steps.")] = 3000,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/last.pt.")] = False,
+    batch: Annotated[int, typer.Option("--batch")] = 16,
+    crop: Annotated[int, typer.Option("--crop", help="Side of the pairs in pixels.")] = 128,
+    pool: Annotated[int, typer.Option("--pool", help="Training pairs made once with the network's maps.")] = 6000,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate of the one-cycle schedule.")] = 2e-3,
+    val_every: Annotated[int, typer.Option("--val-every")] = 250,
+    val_pairs: Annotated[int, typer.Option("--val-pairs", help="Held-out pairs from the val photos.")] = 200,
+    threads: Annotated[int, typer.Option("--threads", help="torch threads (0: default).")] = 0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    weights: Annotated[Path | None, typer.Option("--weights", help="GACN weights whose maps are refined.")] = None,
+    device: Device = "cpu",
+) -> None:
+    """Train the boundary refiner behind a frozen GACN (resumable)."""
+    from gacn.training.refiner import RefinerConfig, RefinerTrainer
+
+    if not resume and (out / "last.pt").exists():
+        raise InputError(f"{out} already holds a run: pass --resume to continue it or pick another --out")
+    cfg = RefinerConfig(data=str(data), out=str(out), steps=steps, batch=batch, crop=crop, pool=pool, lr=lr,
+                        val_every=val_every, val_pairs=val_pairs, threads=threads, seed=seed, device=device,
+                        gacn_weights=None if weights is None else str(weights))
+    _run_training(lambda: RefinerTrainer(cfg, resume=resume), out)
 
 
 @app.command()

@@ -15,6 +15,7 @@ from gacn.io import InputError, from_float, normalize_layout, to_float, to_gray_
 from gacn.model import GACN, load_model
 from gacn.model.guided_filter import boundary_guided_filter
 from gacn.model.inference import raw_decision
+from gacn.model.refiner import BoundaryRefiner
 
 
 @dataclass
@@ -57,11 +58,13 @@ class FusionResult:
 UNTILED_PIXELS = 640 * 640
 
 
-def blend_map(raw: torch.Tensor, a: torch.Tensor, b: torch.Tensor, refine: bool = True) -> torch.Tensor:
+def blend_map(raw: torch.Tensor, a: torch.Tensor, b: torch.Tensor, refine: bool = True,
+              refiner: BoundaryRefiner | None = None) -> torch.Tensor:
     """The map a pair is blended with: the network's ``raw`` map after the boundary guided
-    filter and, with ``refine``, the boundary refinement (all (N, 1, H, W); ``a``, ``b`` gray)."""
+    filter and, with ``refine``, the boundary refinement by ``refiner`` (the shipped one by
+    default) (all (N, 1, H, W); ``a``, ``b`` gray)."""
     decision = boundary_guided_filter(raw, a, b)
-    return refine_boundary(decision, a, b) if refine else decision
+    return refine_boundary(decision, a, b, refiner=refiner) if refine else decision
 
 
 @lru_cache(maxsize=4)
@@ -90,6 +93,7 @@ def fuse_pair(
     device: str = "cpu",
     model: GACN | None = None,
     refine: bool = True,
+    refiner: BoundaryRefiner | None = None,
 ) -> FusionResult:
     """Fuse two photos of one scene focused at different depths.
 
@@ -106,8 +110,10 @@ def fuse_pair(
     model : GACN, optional
         An already loaded model (overrides ``weights`` and ``device``).
     refine : bool
-        Re-decide the pixels next to the focus boundary with a fine-scale focus measure
+        Re-decide the pixels next to the focus boundary with the learned boundary refiner
         (:func:`gacn.fusion.refine.refine_boundary`; not part of the published method).
+    refiner : BoundaryRefiner, optional
+        The refiner to use (:func:`gacn.model.refiner.load_refiner`); the shipped one by default.
 
     Returns
     -------
@@ -136,7 +142,7 @@ def fuse_pair(
     gb = torch.from_numpy(to_gray_float(b))[None, None].to(dev).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         raw_t = raw_decision(model, ga, gb)
-        decision = blend_map(raw_t, ga, gb, refine)[0, 0].float().cpu().numpy()
+        decision = blend_map(raw_t, ga, gb, refine, refiner)[0, 0].float().cpu().numpy()
         raw = raw_t[0, 0].float().cpu().numpy()
     t1 = time.perf_counter()
     w = decision[..., None] if fa.ndim == 3 else decision

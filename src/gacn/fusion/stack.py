@@ -280,7 +280,7 @@ def fuse_stack(
         ``'decide'`` and ``'blend'``.
     refine : bool
         Two frames and ``serial``: re-decide the pixels next to each focus boundary with a
-        fine-scale focus measure (:func:`gacn.fusion.refine.refine_boundary`).
+        learned boundary refiner (:func:`gacn.fusion.refine.refine_boundary`).
 
     Returns
     -------

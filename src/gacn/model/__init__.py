@@ -23,8 +23,8 @@ def default_weights_path() -> Path:
     return Path(str(resources.files("gacn.model").joinpath("weights", WEIGHTS_NAME)))
 
 
-def save_weights(model: GACN, path: str | os.PathLike) -> None:
-    """Save the model's state (parameters and BatchNorm statistics) as safetensors, atomically."""
+def save_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
+    """Save a module's state (parameters and BatchNorm statistics) as safetensors, atomically."""
     path = Path(path)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tmp = path.with_name(path.name + ".tmp")

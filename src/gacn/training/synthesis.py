@@ -9,7 +9,9 @@ Two ways of making a pair from a sharp photo ``I`` and a focus mask ``M`` are mi
   ``bg``. The far-focused source is ``blur(fg * a) + bg * (1 - blur(a))`` (the blurred
   foreground spreads over the sharp background, as a real lens does) and the near-focused
   source ``fg * a + blur(bg) * (1 - a)``. Near the edge the target is whichever source is
-  locally closer to the all-in-focus truth ``fg * a + bg * (1 - a)``.
+  locally closer to the all-in-focus truth ``fg * a + bg * (1 - a)``. With probability
+  ``glow`` the foreground is lifted towards white and the background darkened, so the defocused
+  foreground glows over it (the scene that gives other stackers their halos).
 
 Blur is Gaussian or a disc (defocus) kernel with a wide range of radii, and the usual
 augmentations are applied: a random downscale of the photo, rotation by multiples of 30 degrees, flips, a small offset of one
@@ -58,6 +60,7 @@ class SynthesisConfig:
     jpeg_prob: float = 0.25
     breathing: float = 0.02
     exposure: float = 0.1
+    glow: float = 0.0
 
 
 def load_bsds(root: str | Path, split: str) -> list[Photo]:
@@ -327,7 +330,10 @@ def make_pair(rng: np.random.Generator, photos: list[Photo], cfg: SynthesisConfi
             bg, _ = _window(rng, photos[int(rng.integers(len(photos)))], side, cfg.rotate, cfg.scale)
         else:
             bg = sharp
-        if rng.random() < 0.3:
+        if cfg.glow and rng.random() < cfg.glow:
+            sharp = 1.0 - (1.0 - sharp) * rng.uniform(0.3, 0.6)
+            bg = bg * rng.uniform(0.05, 0.3)
+        elif rng.random() < 0.3:
             bg = bg * rng.uniform(0.05, 0.4)
         alpha = cv2.GaussianBlur(mask, (0, 0), 0.7)
         s1, s2, target, _ = occlusion_pair(sharp, bg, alpha, kind, amount)

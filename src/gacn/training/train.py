@@ -14,6 +14,7 @@ import signal
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -70,8 +71,11 @@ def synthesis_config(recipe: str, crop: int) -> SynthesisConfig:
 
     ``"ours"`` is the full mix (method recipe and occlusion-correct defocus, Gaussian and disc
     blur up to 15 px, noise, offsets, scale changes); ``"reference"`` is the method's recipe
-    alone: Gaussian blur of sigma 2 with the softened mask, small noise.
+    alone: Gaussian blur of sigma 2 with the softened mask, small noise; ``"glow"`` is the full mix
+    with occlusion-correct defocus only, 60 % of it a bright foreground over a dark background.
     """
+    if recipe == "glow":
+        return SynthesisConfig(size=crop, occlusion_prob=1.0, glow=0.6)
     if recipe == "reference":
         return SynthesisConfig(size=crop, occlusion_prob=0.0, disc_prob=0.0, gauss_sigma=(2.0, 2.0),
                                noise_std=(0.0, 0.01), scale=(256 / 481, 256 / 321), thin_prob=0.0,
@@ -115,7 +119,117 @@ def evaluate(model: GACN, val: tuple[torch.Tensor, ...], device: str, chunk: int
     return {"val_loss": sum(losses) / len(a_all), "val_acc": acc, "val_iou": iou}
 
 
-class Trainer:
+class ResumableRun:
+    """Checkpoints, CSV log and the interruptible training loop shared by the training runs.
+
+    A subclass sets ``cfg`` (a dataclass with ``out``, ``steps``, ``val_every``, ``ckpt_seconds``,
+    ``device``), ``out``, ``model``, ``optim``, ``sched``, ``rng``, ``step``, ``best_acc`` and
+    ``elapsed``, and implements :meth:`train_step` and :meth:`validate`.
+    """
+
+    cfg: Any
+    out: Path
+    model: torch.nn.Module
+    optim: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    rng: np.random.Generator
+    step: int
+    best_acc: float
+    elapsed: float
+    #: Columns of ``log.csv``.
+    log_fields: list[str] = LOG_FIELDS
+
+    def _load(self, path: Path) -> dict[str, Any]:
+        """Restore the run from a checkpoint; returns the checkpoint."""
+        state = torch.load(path, map_location=self.cfg.device, weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.optim.load_state_dict(state["optim"])
+        self.sched.load_state_dict(state["sched"])
+        self.rng.bit_generator.state = state["np_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        self.step = state["step"]
+        self.best_acc = state["best_acc"]
+        self.elapsed = state["elapsed"]
+        return state
+
+    def save_checkpoint(self) -> None:
+        """Write ``last.pt`` atomically with everything an exact resume needs."""
+        state = {
+            "model": self.model.state_dict(),
+            "optim": self.optim.state_dict(),
+            "sched": self.sched.state_dict(),
+            "np_rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "step": self.step,
+            "best_acc": self.best_acc,
+            "elapsed": self.elapsed,
+            "config": asdict(self.cfg),
+        }
+        tmp = self.out / "last.pt.tmp"
+        torch.save(state, tmp)
+        tmp.replace(self.out / "last.pt")
+
+    def _log(self, row: dict[str, float]) -> None:
+        path = self.out / "log.csv"
+        new = not path.exists()
+        with path.open("a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=self.log_fields)
+            if new:
+                writer.writeheader()
+            writer.writerow({k: row.get(k, "") for k in self.log_fields})
+
+    def train_step(self) -> dict[str, float]:
+        """One optimisation step; returns the logged training figures (``loss`` at least)."""
+        raise NotImplementedError
+
+    def validate(self) -> dict[str, float]:
+        """Evaluate, keep the best weights, and return the scores (``val_acc`` at least)."""
+        raise NotImplementedError
+
+    def run(self) -> dict[str, float]:
+        """Train up to ``cfg.steps`` steps with a progress bar; checkpoint on time, end and Ctrl-C.
+
+        Ctrl-C finishes the current step, writes the checkpoint and raises KeyboardInterrupt.
+        """
+        cfg = self.cfg
+        last_ckpt = time.monotonic()
+        columns = [TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                   TimeElapsedColumn(), TimeRemainingColumn()]
+        scores: dict[str, float] = {}
+        stop = {"requested": False}
+
+        def request_stop(signum: int, frame: object) -> None:
+            stop["requested"] = True
+
+        previous = signal.signal(signal.SIGINT, request_stop)
+        with Progress(*columns) as progress:
+            task = progress.add_task("train", total=cfg.steps, completed=self.step, info="")
+            try:
+                while self.step < cfg.steps and not stop["requested"]:
+                    t0 = time.monotonic()
+                    figures = self.train_step()
+                    self.elapsed += time.monotonic() - t0
+                    row: dict[str, float] = {"step": self.step, "elapsed_s": round(self.elapsed, 1),
+                                             "lr": self.sched.get_last_lr()[0], **figures}
+                    if self.step % cfg.val_every == 0 or self.step == cfg.steps:
+                        scores = self.validate()
+                        row.update(scores)
+                    self._log(row)
+                    info = (f"loss {figures['loss']:.3f} {1.0 / max(time.monotonic() - t0, 1e-9):.2f} it/s "
+                            f"best acc {self.best_acc:.4f}")
+                    progress.update(task, completed=self.step, info=info)
+                    if time.monotonic() - last_ckpt > cfg.ckpt_seconds:
+                        self.save_checkpoint()
+                        last_ckpt = time.monotonic()
+            finally:
+                signal.signal(signal.SIGINT, previous)
+                self.save_checkpoint()
+        if stop["requested"]:
+            raise KeyboardInterrupt
+        return {"step": self.step, "best_acc": self.best_acc, **scores}
+
+
+class Trainer(ResumableRun):
     """Owns the model, optimiser, schedule and data generator of one run, and their checkpoints."""
 
     def __init__(self, cfg: TrainConfig, resume: bool = False) -> None:
@@ -145,45 +259,8 @@ class Trainer:
         if resume and (self.out / "last.pt").exists():
             self._load(self.out / "last.pt")
 
-    def _load(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.cfg.device, weights_only=False)
-        self.model.load_state_dict(state["model"])
-        self.optim.load_state_dict(state["optim"])
-        self.sched.load_state_dict(state["sched"])
-        self.rng.bit_generator.state = state["np_rng"]
-        torch.set_rng_state(state["torch_rng"])
-        self.step = state["step"]
-        self.best_acc = state["best_acc"]
-        self.elapsed = state["elapsed"]
-
-    def save_checkpoint(self) -> None:
-        """Write ``last.pt`` atomically with everything an exact resume needs."""
-        state = {
-            "model": self.model.state_dict(),
-            "optim": self.optim.state_dict(),
-            "sched": self.sched.state_dict(),
-            "np_rng": self.rng.bit_generator.state,
-            "torch_rng": torch.get_rng_state(),
-            "step": self.step,
-            "best_acc": self.best_acc,
-            "elapsed": self.elapsed,
-            "config": asdict(self.cfg),
-        }
-        tmp = self.out / "last.pt.tmp"
-        torch.save(state, tmp)
-        tmp.replace(self.out / "last.pt")
-
-    def _log(self, row: dict[str, float]) -> None:
-        path = self.out / "log.csv"
-        new = not path.exists()
-        with path.open("a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=LOG_FIELDS)
-            if new:
-                writer.writeheader()
-            writer.writerow({k: row.get(k, "") for k in LOG_FIELDS})
-
-    def train_step(self) -> tuple[float, float, float]:
-        """One optimisation step on a fresh synthetic batch; returns (loss, dice, qg)."""
+    def train_step(self) -> dict[str, float]:
+        """One optimisation step on a fresh synthetic batch; returns its loss, Dice and soft Q_G."""
         cfg = self.cfg
         self.model.train()
         a, b, m = (torch.from_numpy(x).to(cfg.device) for x in make_batch(self.rng, self.photos, cfg.batch, self.synth))
@@ -199,7 +276,7 @@ class Trainer:
         self.optim.step()
         self.sched.step()
         self.step += 1
-        return loss.item(), dice.item(), qg.item()
+        return {"loss": loss.item(), "dice": dice.item(), "qg": qg.item()}
 
     def validate(self) -> dict[str, float]:
         """Evaluate, keep the best weights, and return the scores."""
@@ -209,44 +286,3 @@ class Trainer:
             save_weights(self.model, self.out / "best.safetensors")
             (self.out / "best.json").write_text(json.dumps({"step": self.step, **scores}, indent=2))
         return scores
-
-    def run(self) -> dict[str, float]:
-        """Train up to ``cfg.steps`` steps with a progress bar; checkpoint on time, end and Ctrl-C.
-
-        Ctrl-C finishes the current step, writes the checkpoint and raises KeyboardInterrupt.
-        """
-        cfg = self.cfg
-        last_ckpt = time.monotonic()
-        columns = [TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                   TimeElapsedColumn(), TimeRemainingColumn()]
-        scores: dict[str, float] = {}
-        stop = {"requested": False}
-
-        def request_stop(signum: int, frame: object) -> None:
-            stop["requested"] = True
-
-        previous = signal.signal(signal.SIGINT, request_stop)
-        with Progress(*columns) as progress:
-            task = progress.add_task("train", total=cfg.steps, completed=self.step, info="")
-            try:
-                while self.step < cfg.steps and not stop["requested"]:
-                    t0 = time.monotonic()
-                    loss, dice, qg = self.train_step()
-                    self.elapsed += time.monotonic() - t0
-                    row: dict[str, float] = {"step": self.step, "elapsed_s": round(self.elapsed, 1),
-                                             "lr": self.sched.get_last_lr()[0], "loss": loss, "dice": dice, "qg": qg}
-                    if self.step % cfg.val_every == 0 or self.step == cfg.steps:
-                        scores = self.validate()
-                        row.update(scores)
-                    self._log(row)
-                    info = f"loss {loss:.3f} {1.0 / max(time.monotonic() - t0, 1e-9):.2f} it/s best acc {self.best_acc:.4f}"
-                    progress.update(task, completed=self.step, info=info)
-                    if time.monotonic() - last_ckpt > cfg.ckpt_seconds:
-                        self.save_checkpoint()
-                        last_ckpt = time.monotonic()
-            finally:
-                signal.signal(signal.SIGINT, previous)
-                self.save_checkpoint()
-        if stop["requested"]:
-            raise KeyboardInterrupt
-        return {"step": self.step, "best_acc": self.best_acc, **scores}
