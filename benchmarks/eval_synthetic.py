@@ -21,7 +21,8 @@ is made from the same random state with the noise switched off.
 ``--by-distance`` also prints the error rate of the network (with and without the refinement) by
 distance to the true focus boundary: where the wrong pixels are.
 
-Usage: python benchmarks/eval_synthetic.py [--weights W] [--refiner R] [--data ../shared/data] [--pairs 200] [--size 128] [--by-distance]
+Usage: python benchmarks/eval_synthetic.py [--weights W] [--refiner R] [--data ../shared/data] [--pairs 200] [--size 128]
+       [--by-distance] [--sets mix,method,exposure,outside]
 """
 
 from __future__ import annotations
@@ -103,18 +104,22 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--by-distance", action="store_true", help="error rates by distance to the boundary")
+    parser.add_argument("--sets", default="mix,method,exposure,outside",
+                        help="comma-separated subset of: mix, method, exposure, outside")
     args = parser.parse_args()
     torch.set_num_threads(2)
     model = load_model(args.weights)
     refiner = load_refiner(args.refiner)
     outside = [Photo(to_gray_float(getattr(skimage.data, name)()), None) for name in OUTSIDE]
-    sets = {
-        "BSDS val, training mix": (load_bsds(args.data, "val"), SynthesisConfig(size=args.size)),
-        "BSDS val, method recipe (156 px)": (load_bsds(args.data, "val"), synthesis_config("reference", 156)),
-        "BSDS val, method recipe, exposure differs": (
-            load_bsds(args.data, "val"), dataclasses.replace(synthesis_config("reference", 156), exposure=0.15)),
-        "scikit-image photos, training mix": (outside, SynthesisConfig(size=args.size)),
+    val = load_bsds(args.data, "val")
+    every = {
+        "mix": ("BSDS val, training mix", val, SynthesisConfig(size=args.size)),
+        "method": ("BSDS val, method recipe (156 px)", val, synthesis_config("reference", 156)),
+        "exposure": ("BSDS val, method recipe, exposure differs", val,
+                     dataclasses.replace(synthesis_config("reference", 156), exposure=0.15)),
+        "outside": ("scikit-image photos, training mix", outside, SynthesisConfig(size=args.size)),
     }
+    sets = {every[key][0]: every[key][1:] for key in args.sets.split(",")}
     print(f"{'set':42} {'pairs':>5} {'acc':>7} {'IoU':>7} {'no ref.':>7} {'naive':>7} | "
           f"{'decisive share':>14} {'acc':>7} {'naive':>7} | {'bound':>7}")
     tables = {}

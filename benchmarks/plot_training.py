@@ -3,6 +3,7 @@
 Left: training loss (moving average over 50 steps); right: validation decision accuracy.
 
 Usage: python benchmarks/plot_training.py NAME=RUN_DIR [NAME=RUN_DIR ...] [-o docs/figures/training_curves.png]
+       [--loss-label "GA loss"]
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("runs", nargs="+", help="NAME=RUN_DIR")
     parser.add_argument("-o", "--out", default="docs/figures/training_curves.png")
+    parser.add_argument("--loss-label", default="GA loss", help="what the runs' loss is")
     args = parser.parse_args()
     fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(10, 3.6))
     for spec in args.runs:
@@ -42,7 +44,7 @@ def main() -> None:
         smooth = np.convolve(log["loss"], np.ones(k) / k, mode="valid")
         ax_loss.plot(log["step"][k - 1:], smooth, label=name)
         ax_val.plot(log["val_step"], log["val_acc"], marker=".", label=name)
-    ax_loss.set(xlabel="step", ylabel="GA loss (50-step mean)", title="training loss")
+    ax_loss.set(xlabel="step", ylabel=f"{args.loss_label} (50-step mean)", title="training loss")
     ax_val.set(xlabel="step", ylabel="decision accuracy", title="validation (BSDS val pairs)", ylim=(0.8, 0.95))
     ax_val.legend(fontsize=8)
     fig.tight_layout()

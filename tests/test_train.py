@@ -102,3 +102,28 @@ def test_train_refiner_command_refuses_to_overwrite_a_run(tmp_path: Path, fake_b
     assert '"step": 1' in first.stdout
     again = subprocess.run([*base, "--steps", "2"], capture_output=True, text=True, timeout=300)
     assert again.returncode != 0 and "--resume" in again.stderr
+
+
+def test_refiner_fine_tuning_starts_from_the_given_weights(tmp_path: Path, fake_bsds: Path) -> None:
+    import dataclasses
+
+    from gacn.model.refiner import default_refiner_path
+
+    cfg = dataclasses.replace(_refiner_cfg(fake_bsds, tmp_path / "ft", 1), init=str(default_refiner_path()))
+    tuned = RefinerTrainer(cfg)
+    shipped = load_refiner()
+    for key, value in shipped.state_dict().items():
+        assert torch.equal(value, tuned.model.state_dict()[key]), key
+    fresh = RefinerTrainer(_refiner_cfg(fake_bsds, tmp_path / "fresh", 1))
+    assert not torch.equal(fresh.model.net[0].weight, shipped.net[0].weight)
+
+
+def test_train_refiner_command_refuses_missing_init_weights(tmp_path: Path, fake_bsds: Path) -> None:
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "gacn", "train-refiner", "--data", str(fake_bsds), "--out",
+                          str(tmp_path / "run"), "--init", str(tmp_path / "missing.safetensors")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0 and "missing.safetensors" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "run").exists()

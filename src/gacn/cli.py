@@ -261,16 +261,20 @@ def train_refiner(
     threads: Annotated[int, typer.Option("--threads", help="torch threads (0: default).")] = 0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     weights: Annotated[Path | None, typer.Option("--weights", help="GACN weights whose maps are refined.")] = None,
+    init: Annotated[Path | None, typer.Option("--init", help="Start from these refiner weights (fine-tuning).")] = None,
     device: Device = "cpu",
 ) -> None:
     """Train the boundary refiner behind a frozen GACN (resumable)."""
     from gacn.training.refiner import RefinerConfig, RefinerTrainer
 
+    if init is not None and not init.is_file():
+        raise InputError(f"--init {init}: no such refiner weights file")
     if not resume and (out / "last.pt").exists():
         raise InputError(f"{out} already holds a run: pass --resume to continue it or pick another --out")
     cfg = RefinerConfig(data=str(data), out=str(out), steps=steps, batch=batch, crop=crop, pool=pool, lr=lr,
                         val_every=val_every, val_pairs=val_pairs, threads=threads, seed=seed, device=device,
-                        gacn_weights=None if weights is None else str(weights))
+                        gacn_weights=None if weights is None else str(weights),
+                        init=None if init is None else str(init))
     _run_training(lambda: RefinerTrainer(cfg, resume=resume), out)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from rich.progress import track
+from safetensors.torch import load_file
 
 from gacn.fusion.pair import fuse_pair
 from gacn.model import load_model, save_weights
@@ -53,6 +54,7 @@ class RefinerConfig:
     threads: int = 0
     seed: int = 0
     gacn_weights: str | None = None
+    init: str | None = None
 
 
 def network_pairs(photos: list[Photo], n: int, crop: int, seed: int, weights: str | None, device: str,
@@ -86,6 +88,8 @@ class RefinerTrainer(ResumableRun):
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         self.model = BoundaryRefiner().to(cfg.device)
+        if cfg.init:
+            self.model.load_state_dict(load_file(cfg.init))
         self.optim = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.sched = torch.optim.lr_scheduler.OneCycleLR(self.optim, cfg.lr, total_steps=cfg.steps, pct_start=0.05)
         self.rng = np.random.default_rng(cfg.seed)
