@@ -30,11 +30,9 @@ from pathlib import Path
 
 import kornia
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import nn
 
-from gacn.io import InputError
+from gacn.model import load_state
 
 __all__ = ["BoundaryRefiner", "default_refiner_path", "load_refiner", "refiner_band"]
 
@@ -143,16 +141,6 @@ def load_refiner(weights: str | os.PathLike | None = None, device: str = "cpu") 
     InputError
         If the weights file is missing, corrupt, or does not fit the refiner.
     """
-    path = Path(weights) if weights is not None else default_refiner_path()
-    if not path.is_file():
-        raise InputError(f"refiner weights file not found: {path}")
-    try:
-        state = load_file(str(path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise InputError(f"corrupt or unreadable refiner weights file {path}: {exc}") from None
     model = BoundaryRefiner()
-    try:
-        model.load_state_dict(state)
-    except RuntimeError:
-        raise InputError(f"weights file {path} does not match the boundary refiner") from None
+    load_state(model, Path(weights) if weights is not None else default_refiner_path(), "boundary refiner", device)
     return model.to(device).eval()
