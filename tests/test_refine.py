@@ -88,7 +88,7 @@ def test_refinement_in_strips_equals_the_whole_image() -> None:
 
 def test_the_shipped_refiner_loads_and_a_corrupt_file_is_refused(tmp_path) -> None:
     refiner = load_refiner()
-    assert sum(p.numel() for p in refiner.parameters()) == 22_177
+    assert sum(p.numel() for p in refiner.parameters()) == 39_361
     bad = tmp_path / "refiner.safetensors"
     bad.write_bytes(b"not a safetensors file")
     with pytest.raises(InputError, match="corrupt"):

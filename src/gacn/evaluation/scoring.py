@@ -122,12 +122,13 @@ def builtin_specs(weights: str | None = None, device: str = "cpu") -> dict[str, 
     """The methods of :func:`~gacn.evaluation.benchmark.builtin_fusers` with their versions.
 
     GACN's version hashes the weights file (``weights`` or the shipped one), the device and the
-    code of the network, inference, guided filter, tiling and stack modules; on three or more
+    code of the network, inference, guided filter, tiling and stack modules, and for the refined
+    ``gacn`` the shipped boundary refiner's weights and code as well; on three or more
     sources it runs :func:`gacn.fuse` (default strategy, no alignment, so that the result keeps
     the sources' size).
     """
     from gacn.fusion import pair, refine, stack, tiling
-    from gacn.model import default_weights_path, guided_filter, inference, network
+    from gacn.model import default_weights_path, guided_filter, inference, network, refiner
 
     specs = {}
     for name, fn in builtin_fusers(weights, device).items():
@@ -136,6 +137,9 @@ def builtin_specs(weights: str | None = None, device: str = "cpu") -> dict[str, 
             refined = name == "gacn"
             version = (f"weights {_digest(path.read_bytes())} device {device} refine {refined} "
                        f"code {code_version(pair, stack, tiling, refine, network, inference, guided_filter)}")
+            if refined:
+                version += (f" refiner {_digest(refiner.default_refiner_path().read_bytes())} "
+                            f"{code_version(refiner)}")
             specs[name] = MethodSpec(name, fn, version, fuse_stack=lambda sources, refined=refined: gacn.fuse(
                 sources, weights=weights, device=device, align=False, refine=refined))
         else:

@@ -4,7 +4,7 @@ GACN decides from spatial frequency summed over 11x11 windows, so its focus boun
 to within a few pixels, small bays and corners are rounded off, and where a bright defocused object
 glows over a dark background its map follows the object's edge rather than the end of the glow. On
 held-out synthetic pairs most of its wrong pixels lie within 4 px of the true boundary. The
-refiner, which is not part of the published method, looks again at a band of about 8 px on each
+refiner, which is not part of the published method, looks again at a band of about 12 px on each
 side of the network's boundary with finer cues than the network has:
 
 * the relative contrast ``(Ea - Eb) / (Ea + Eb)`` of the two sources' squared-Laplacian energies
@@ -12,9 +12,11 @@ side of the network's boundary with finer cues than the network has:
   the occluding edge that casts a glow);
 * the local texture level (log energy), which says how much those contrasts can be trusted;
 * the difference of the sources' local mean brightness (the glow or shadow of a defocused object);
+* the fine detail of the sources' mean (where the image edges are: focus boundaries follow object
+  edges) and their signed difference (which of them carries that detail);
 * the network's map itself.
 
-Five 3x3 convolutions (dilations 1, 2, 4, 8, 1; receptive field 33 px) turn these into a logit that
+Five 3x3 convolutions of 32 channels (dilations 1, 2, 4, 8, 1; receptive field 33 px) turn these into a logit that
 is added to a prior from the network's map, so where the cues are silent the network's decision
 stands. The output, inside the band, is the probability that source ``a`` is the sharper, made
 crisper by :data:`SHARPNESS`; outside it the network's map is returned unchanged. Trained on synthetic pairs from the BSDS500 ``train``
@@ -39,13 +41,15 @@ __all__ = ["BoundaryRefiner", "default_refiner_path", "load_refiner", "refiner_b
 REFINER_NAME = "refiner.safetensors"
 #: Gaussian sigma (pixels) of the hard map whose soft part is the band re-decided (about 2 sigma
 #: on each side of the boundary).
-BAND_SIGMA = 4.0
+BAND_SIGMA = 6.0
 #: Windows of the energy contrasts.
 WINDOWS = (3, 7, 15)
 #: Gaussian pre-smoothing before the Laplacian (sigma, pixels): keeps sensor noise out of it.
 PRESMOOTH = 0.7
 #: Gaussian sigma (pixels) of the local mean brightness compared between the sources.
 MEAN_SIGMA = 3.0
+#: Gaussian sigma (pixels) below which the sources' mean counts as fine detail.
+DETAIL_SIGMA = 2.0
 #: Weight of the network's map (as -1..1) in the output logit.
 PRIOR = 4.0
 #: Factor on the logit before the output sigmoid: the trained probabilities, made crisper. A
@@ -54,7 +58,7 @@ PRIOR = 4.0
 #: generated pairs (``benchmarks/bench_refine.py --sharpness``).
 SHARPNESS = 3.0
 #: Pixels a refined pixel depends on in every direction (filters, band and convolutions), rounded up.
-REACH = 48
+REACH = 56
 
 
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -79,7 +83,7 @@ def refiner_band(decision: torch.Tensor) -> torch.Tensor:
 
 
 def refiner_features(decision: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """The six input channels of the refiner, shape (N, 6, H, W), from a map and two gray sources."""
+    """The eight input channels of the refiner, shape (N, 8, H, W), from a map and two gray sources."""
     la, lb = _squared_laplacian(a), _squared_laplacian(b)
     channels = [2.0 * decision - 1.0]
     for window in WINDOWS:
@@ -87,11 +91,14 @@ def refiner_features(decision: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -
         channels.append((ea - eb) / (ea + eb + 1e-6))
     channels.append(torch.log10(_box(la + lb, 7) + 1e-6) / 3.0 + 1.0)
     channels.append((10.0 * (_blur(a, MEAN_SIGMA) - _blur(b, MEAN_SIGMA))).clamp(-2.0, 2.0))
+    mean = 0.5 * (a + b)
+    channels.append((10.0 * (mean - _blur(mean, DETAIL_SIGMA))).clamp(-2.0, 2.0))
+    channels.append((10.0 * (a - b)).clamp(-2.0, 2.0))
     return torch.cat(channels, 1)
 
 
 class BoundaryRefiner(nn.Module):
-    """Re-decide the band around a focus boundary from fine focus cues (22,177 parameters).
+    """Re-decide the band around a focus boundary from fine focus cues (39,361 parameters).
 
     Parameters
     ----------
@@ -101,11 +108,11 @@ class BoundaryRefiner(nn.Module):
         Factor on the logit before the output sigmoid (:data:`SHARPNESS`; ``inf``: a hard map).
     """
 
-    def __init__(self, width: int = 24, sharpness: float = SHARPNESS) -> None:
+    def __init__(self, width: int = 32, sharpness: float = SHARPNESS) -> None:
         super().__init__()
         self.sharpness = sharpness
         layers: list[nn.Module] = []
-        channels = 6
+        channels = 8
         for dilation in (1, 2, 4, 8, 1):
             layers += [nn.Conv2d(channels, width, 3, padding=dilation, dilation=dilation, padding_mode="replicate"),
                        nn.ReLU(inplace=True)]
