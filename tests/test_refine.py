@@ -86,6 +86,20 @@ def test_refinement_in_strips_equals_the_whole_image() -> None:
     assert torch.equal(whole, pieces)
 
 
+def test_refinement_cut_to_the_band_equals_the_refiner_on_the_whole_image() -> None:
+    """Pieces are cut to the columns of their band and pieces without one are skipped: the
+    result is the refiner's on the whole image all the same."""
+    rng = np.random.default_rng(3)
+    a, b = rng.random((2, 300, 200)).astype(np.float32)
+    decision = np.zeros((300, 200), np.float32)
+    decision[200:240, 140:180] = 1.0
+    whole = load_refiner()(_t(decision), _t(a), _t(b))
+    for strip in (1000, 64):
+        cut = refine_boundary(_t(decision), _t(a), _t(b), strip=strip)
+        assert torch.equal(cut, whole), strip
+    assert not torch.equal(whole, _t(decision))
+
+
 def test_the_shipped_refiner_loads_and_a_corrupt_file_is_refused(tmp_path) -> None:
     refiner = load_refiner()
     assert sum(p.numel() for p in refiner.parameters()) == 39_361

@@ -16,10 +16,10 @@ from functools import lru_cache
 
 import torch
 
-from gacn.model.refiner import REACH, BoundaryRefiner, load_refiner
+from gacn.model.refiner import REACH, BoundaryRefiner, load_refiner, refiner_band
 
 #: Rows per strip on big images (the margin around a strip is the refiner's reach).
-STRIP = 256
+STRIP = 512
 
 
 @lru_cache(maxsize=4)
@@ -40,7 +40,8 @@ def refine_boundary(decision: torch.Tensor, a: torch.Tensor, b: torch.Tensor, st
     strip : int
         Rows per piece: big images are refined in horizontal strips (with a margin as wide as
         the refiner's reach, so the decisions are the same), which bounds the memory of the
-        temporaries.
+        temporaries. Each piece is cut to the columns of its band, and pieces without one are
+        skipped.
     refiner : BoundaryRefiner, optional
         The refiner to use; the shipped one by default.
 
@@ -66,12 +67,18 @@ def refine_boundary(decision: torch.Tensor, a: torch.Tensor, b: torch.Tensor, st
     model = refiner if refiner is not None else _shipped_refiner(str(decision.device))
     height = decision.shape[-2]
     with torch.inference_mode():
-        if height <= strip + 2 * REACH:
-            return model(decision, a, b)
-        out = torch.empty_like(decision)
-        for y0 in range(0, height, strip):
-            y1 = min(y0 + strip, height)
+        band = refiner_band(decision)
+        out = decision.clone()
+        rows = strip if height > strip + 2 * REACH else height
+        for y0 in range(0, height, rows):
+            y1 = min(y0 + rows, height)
+            columns = band[..., y0:y1, :].flatten(0, -2).any(0).nonzero()
+            if len(columns) == 0:
+                continue
             lo, hi = max(y0 - REACH, 0), min(y1 + REACH, height)
-            piece = model(decision[..., lo:hi, :], a[..., lo:hi, :], b[..., lo:hi, :])
-            out[..., y0:y1, :] = piece[..., y0 - lo : y1 - lo, :]
+            left, right = max(int(columns[0]) - REACH, 0), min(int(columns[-1]) + 1 + REACH, decision.shape[-1])
+            window = (..., slice(lo, hi), slice(left, right))
+            piece = model(decision[window], a[window], b[window])[..., y0 - lo : y1 - lo, :]
+            core = (..., slice(y0, y1), slice(left, right))
+            out[core] = torch.where(band[core], piece, decision[core])
         return out

@@ -122,7 +122,9 @@ class BoundaryRefiner(nn.Module):
 
     def logits(self, decision: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Logit that ``a`` is the sharper source, at every pixel (N, 1, H, W)."""
-        return self.net(refiner_features(decision, a, b)) + PRIOR * (2.0 * decision - 1.0)
+        # channels-last: about 1.5x faster convolutions on CPU
+        features = refiner_features(decision, a, b).contiguous(memory_format=torch.channels_last)
+        return self.net(features).contiguous() + PRIOR * (2.0 * decision - 1.0)
 
     def forward(self, decision: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """``decision`` with the band around its boundary replaced by the refiner's (sharpened)
@@ -150,4 +152,4 @@ def load_refiner(weights: str | os.PathLike | None = None, device: str = "cpu") 
     """
     model = BoundaryRefiner()
     load_state(model, Path(weights) if weights is not None else default_refiner_path(), "boundary refiner", device)
-    return model.to(device).eval()
+    return model.to(device, memory_format=torch.channels_last).eval()
