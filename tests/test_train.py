@@ -127,3 +127,15 @@ def test_train_refiner_command_refuses_missing_init_weights(tmp_path: Path, fake
                          capture_output=True, text=True, timeout=300)
     assert run.returncode != 0 and "missing.safetensors" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_train_refiner_command_refuses_corrupt_init_weights(tmp_path: Path, fake_bsds: Path) -> None:
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    run = subprocess.run([sys.executable, "-m", "gacn", "train-refiner", "--data", str(fake_bsds), "--out",
+                          str(tmp_path / "run"), "--batch", "2", "--crop", "48", "--pool", "2", "--val-pairs", "1",
+                          "--steps", "1", "--init", str(bad)], capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0 and "corrupt" in run.stderr and "Traceback" not in run.stderr

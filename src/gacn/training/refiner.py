@@ -21,10 +21,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from rich.progress import track
-from safetensors.torch import load_file
 
 from gacn.fusion.pair import fuse_pair
-from gacn.model import load_model, save_weights
+from gacn.model import load_model, load_state, save_weights
 from gacn.model.refiner import BoundaryRefiner, refiner_band
 from gacn.training.synthesis import Photo, load_bsds, make_pair
 from gacn.training.train import ResumableRun, synthesis_config
@@ -89,7 +88,7 @@ class RefinerTrainer(ResumableRun):
         torch.manual_seed(cfg.seed)
         self.model = BoundaryRefiner().to(cfg.device)
         if cfg.init:
-            self.model.load_state_dict(load_file(cfg.init))
+            load_state(self.model, Path(cfg.init), "boundary refiner", cfg.device)
         self.optim = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.sched = torch.optim.lr_scheduler.OneCycleLR(self.optim, cfg.lr, total_steps=cfg.steps, pct_start=0.05)
         self.rng = np.random.default_rng(cfg.seed)

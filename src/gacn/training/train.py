@@ -26,9 +26,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from safetensors.torch import load_file
 
-from gacn.model import save_weights
+from gacn.model import load_state, save_weights
 from gacn.model.network import GACN
 from gacn.training.loss import ga_loss
 from gacn.training.synthesis import SynthesisConfig, load_bsds, make_batch
@@ -243,7 +242,7 @@ class Trainer(ResumableRun):
             raise ValueError(f"loss must be one of {LOSSES} and recipe one of {RECIPES}")
         self.model = GACN(se=cfg.se)
         if cfg.init:
-            self.model.load_state_dict(load_file(cfg.init))
+            load_state(self.model, Path(cfg.init), "GACN network", cfg.device)
         self.model = self.model.to(cfg.device)
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
