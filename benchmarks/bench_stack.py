@@ -19,7 +19,8 @@ Usage::
 
 ``--synthetic`` instead scores every strategy on synthetic stacks with ground truth
 (:mod:`gacn.fusion.synthetic`): index accuracy on textured pixels and PSNR against the sharp
-photo, for a 6-frame, a dense 10-frame, a sparse 3-frame and a sparse unaligned 4-frame stack.
+photo, for a 6-frame, a dense 10-frame, a sparse 3-frame and a sparse unaligned 4-frame stack;
+``--refine-off`` adds ``running`` and ``serial`` without the boundary refiner.
 
 Prints one line per run and writes ``results.json`` (and the fused images, maps) to ``--out``.
 enfuse runs with the usual focus-stacking settings (contrast weight only, hard mask) when it
@@ -85,8 +86,9 @@ SYNTHETIC = {
 }
 
 
-def synthetic(strategies: list[str], threads: int) -> list[dict[str, object]]:
-    """Index accuracy and PSNR per strategy on synthetic stacks of three photos."""
+def synthetic(strategies: list[str], threads: int, refine_off: bool = False) -> list[dict[str, object]]:
+    """Index accuracy and PSNR per strategy on synthetic stacks of three photos (with
+    ``refine_off``, also without the boundary refiner for the strategies that use it)."""
     import skimage.data
     import torch
 
@@ -96,22 +98,26 @@ def synthetic(strategies: list[str], threads: int) -> list[dict[str, object]]:
     torch.set_num_threads(threads)
     rows = []
     photos = {"astronaut": skimage.data.astronaut(), "coffee": skimage.data.coffee(), "chelsea": skimage.data.chelsea()}
+    runs = [(strategy, True) for strategy in strategies]
+    if refine_off:
+        runs += [(strategy, False) for strategy in strategies if strategy != "calibration"]
     for name, kw in SYNTHETIC.items():
-        for strategy in strategies:
+        for strategy, refine in runs:
+            label = strategy if refine else f"{strategy} (no refiner)"
             acc, db, secs = [], [], 0.0
             for photo in photos.values():
                 s = make_stack(photo, size=(192, 256), **kw)
                 aligned = "breathing" in kw  # the middle frame, the reference, has the truth's geometry
                 t = time.perf_counter()
-                r = gacn.fuse(s.frames, strategy=strategy, align=aligned, crop=False)
+                r = gacn.fuse(s.frames, strategy=strategy, align=aligned, crop=False, refine=refine)
                 secs += time.perf_counter() - t
                 inner = (slice(8, -8), slice(8, -8)) if aligned else (slice(None), slice(None))
                 acc.append(index_accuracy(r.index_map, s))
                 db.append(psnr(r.image[inner], s.sharp[inner]))
-            row = {"stack": name, "strategy": strategy, "index_accuracy": float(np.mean(acc)),
+            row = {"stack": name, "strategy": label, "index_accuracy": float(np.mean(acc)),
                    "psnr_db": float(np.mean(db)), "seconds": secs}
             rows.append(row)
-            print(f"{name:20s} {strategy:12s} index accuracy {row['index_accuracy']:.3f}  "
+            print(f"{name:20s} {label:24s} index accuracy {row['index_accuracy']:.3f}  "
                   f"PSNR {row['psnr_db']:.2f} dB  {secs:.1f} s", flush=True)
     return rows
 
@@ -144,6 +150,8 @@ def main() -> None:
     parser.add_argument("--no-enfuse", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("bench_stack_out"))
     parser.add_argument("--synthetic", action="store_true", help="score the strategies on synthetic stacks")
+    parser.add_argument("--refine-off", action="store_true",
+                        help="with --synthetic: also score running and serial without the boundary refiner")
     parser.add_argument("--montage", type=Path, help="write a montage of LABEL=IMAGE panels (see --panels)")
     parser.add_argument("--panels", nargs="*", default=[], help="LABEL=IMAGE_PATH for --montage")
     args = parser.parse_args()
@@ -152,7 +160,7 @@ def main() -> None:
         return
     if args.synthetic:
         args.out.mkdir(parents=True, exist_ok=True)
-        rows = synthetic(args.strategies.split(","), args.threads)
+        rows = synthetic(args.strategies.split(","), args.threads, args.refine_off)
         (args.out / "synthetic.json").write_text(json.dumps(rows, indent=1))
         return
     root = data_dir()

@@ -64,8 +64,8 @@ def fuse(
     progress : callable, optional
         ``progress(stage, done, total)`` after each frame.
     refine : bool
-        Two images (and the ``serial`` strategy): re-decide the pixels next to the focus
-        boundary with the learned boundary refiner (:func:`gacn.fusion.refine.refine_boundary`;
+        Two images, and the ``running`` and ``serial`` strategies: re-decide the pixels next
+        to each focus boundary with the learned boundary refiner (:func:`gacn.fusion.refine.refine_boundary`;
         not part of the published method).
 
     Returns

@@ -72,8 +72,9 @@ def fuse(
         "--crop/--no-crop", help="With alignment, crop to the area all frames cover.")] = True,
     tile: Annotated[int, typer.Option("--tile", help="Tile side for the network (memory grows with its square).")] = 256,
     refine: Annotated[bool, typer.Option(
-        "--refine/--no-refine", help="Two images: re-decide pixels next to the focus boundary with a fine focus "
-                                     "measure (--no-refine: the published method's map).")] = True,
+        "--refine/--no-refine", help="Re-decide pixels next to each focus boundary with the learned boundary "
+                                     "refiner (pairs and the running and serial strategies; --no-refine: the "
+                                     "published method's map).")] = True,
     weights: Annotated[Path | None, typer.Option("--weights", help="safetensors weights (default: shipped).")] = None,
     device: Device = "cpu",
 ) -> None:

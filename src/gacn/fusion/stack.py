@@ -8,7 +8,9 @@ Three strategies decide, per pixel, which frame is in focus (:data:`STRATEGIES`)
     decision path answers "is frame k sharper than the best so far?"; where it says yes, the
     frame takes the pixel and its activity replaces the composite's. One feature extraction
     and one decision per frame (as calibration), but every comparison is against a sharp
-    competitor, so frames that are all sharper than a blurred reference cannot tie. The index
+    competitor, so frames that are all sharper than a blurred reference cannot tie. Each
+    frame's map against the composite gets the boundary guided filter and the boundary refiner
+    (against a gray best-so-far image) before it decides which pixels the frame takes. The index
     map then gets a 5x5 median (removes isolated picks) and the frames are blended with
     Gaussian-softened (sigma 1.5 px) one-hot weights, which hides seams.
 ``calibration``
@@ -279,8 +281,8 @@ def fuse_stack(
         Called as ``progress(stage, done, total)`` after each frame; stages are
         ``'decide'`` and ``'blend'``.
     refine : bool
-        Two frames and ``serial``: re-decide the pixels next to each focus boundary with a
-        learned boundary refiner (:func:`gacn.fusion.refine.refine_boundary`).
+        Two frames, ``running`` and ``serial``: re-decide the pixels next to each focus
+        boundary with the learned boundary refiner (:func:`gacn.fusion.refine.refine_boundary`).
 
     Returns
     -------
@@ -341,7 +343,8 @@ def fuse_stack(
                 matrices[k] = estimate_transform(ref_gray, to_gray_float(img))
             return to_gray_float(warp_image(img, matrices[k]))
 
-        run = {"running": _decide_running, "calibration": _decide_calibration, "serial": partial(_decide_serial, refine=refine)}
+        run = {"running": partial(_decide_running, refine=refine), "calibration": _decide_calibration,
+               "serial": partial(_decide_serial, refine=refine)}
         out = run[strategy](model, frames, gray_of, matrices, tile, dev, tmp, progress)
         t_decide = time.perf_counter()
         index, conf = out["index"], out["confidence"]
@@ -374,17 +377,26 @@ def _median(index: np.ndarray, size: int) -> np.ndarray:
 
 def _decide_running(model: GACN, frames: _Frames, gray_of: Callable[[int], np.ndarray],
                     matrices: list[np.ndarray], tile: int, dev: torch.device, tmp: str,
-                    progress: Progress | None) -> dict[str, np.ndarray]:
-    """Pass 1 of ``running``: compare each frame with the best-so-far activity composite."""
+                    progress: Progress | None, refine: bool = True) -> dict[str, np.ndarray]:
+    """Pass 1 of ``running``: compare each frame with the best-so-far activity composite.
+
+    With ``refine``, each frame's map against the composite also gets the boundary guided
+    filter and the boundary refiner, against the gray best-so-far composite; the refined map
+    then decides which pixels the frame takes. The activity composite follows the network's
+    own decision (it only steers the next comparisons)."""
     n = len(frames)
     h, w = frames.first.shape[:2]
     index = np.zeros((h, w), np.uint16)
     conf = np.ones((h, w), np.float32)
     tiles = tile_grid(h, w, tile=tile)
+    composite = decision = None
     with DiskArray((h, w, 64), tmp) as prev, DiskArray((h, w, 64), tmp) as nxt, torch.inference_mode():
         for k in range(n):
             gray = gray_of(k)
             cse = channel_weights(model, gray)
+            if k == 0:
+                composite = gray
+                decision = np.empty((h, w), np.float32)
             for t in tiles:
                 sf = activity(model, tile_tensor(gray, t, dev), cse)
                 core = (slice(None), slice(None)) + t.inner
@@ -393,13 +405,15 @@ def _decide_running(model: GACN, frames: _Frames, gray_of: Callable[[int], np.nd
                     continue
                 comp = prev.read(t.padded).to(dev)
                 d = decide_from_activity(model, sf, comp)[0, 0][t.inner]
-                win = d > 0.5
-                nxt.write(t.core, torch.where(win, sf[core], comp[core]))
-                margin = (2.0 * d - 1.0).abs().cpu().numpy()
-                win_np = win.cpu().numpy()
-                index[t.core][win_np] = k
-                conf[t.core] = np.where(win_np, margin, np.minimum(conf[t.core], margin))
+                nxt.write(t.core, torch.where(d > 0.5, sf[core], comp[core]))
+                decision[t.core] = d.cpu().numpy()
             if k > 0:
+                margin = np.abs(2.0 * decision - 1.0)
+                pick = _pair_map(decision, gray, composite, dev, refine) if refine else decision
+                win = pick > 0.5
+                index[win] = k
+                conf = np.where(win, margin, np.minimum(conf, margin))
+                composite = np.where(win, gray, composite)
                 prev, nxt = nxt, prev
             if progress:
                 progress("decide", k + 1, n)
