@@ -74,21 +74,27 @@ def test_refinement_removes_the_glow_of_a_bright_defocused_foreground() -> None:
     assert map_accuracy(out[ring], target[ring]) > map_accuracy(decision[ring], target[ring]) + 0.1
 
 
-def test_refinement_in_strips_equals_the_whole_image() -> None:
+def assert_same_map(x: torch.Tensor, y: torch.Tensor) -> None:
+    """Equal up to float rounding (convolutions sum in an order that depends on the width)."""
+    assert torch.allclose(x, y, atol=1e-5, rtol=0)
+    assert torch.equal(x > 0.5, y > 0.5)
+
+
+def test_refinement_in_pieces_equals_the_whole_image() -> None:
     rng = np.random.default_rng(2)
-    a, b = rng.random((2, 100, 70)).astype(np.float32)
-    a[:, :30] = 0.5 + 0.4 * (a[:, :30] - 0.5)
-    decision = (rng.random((100, 70)) > 0.5).astype(np.float32)
-    decision = np.repeat(np.repeat(decision[::10, ::10], 10, 0), 10, 1)
+    a, b = rng.random((2, 300, 260)).astype(np.float32)
+    a[:, :130] = 0.5 + 0.4 * (a[:, :130] - 0.5)
+    decision = (rng.random((30, 26)) > 0.5).astype(np.float32)
+    decision = np.repeat(np.repeat(decision, 10, 0), 10, 1)
     whole = refine_boundary(_t(decision), _t(a), _t(b), strip=1000)
-    pieces = refine_boundary(_t(decision), _t(a), _t(b), strip=16)
+    pieces = refine_boundary(_t(decision), _t(a), _t(b), strip=64)  # 5 x 5 pieces
     assert not torch.equal(whole, _t(decision))
-    assert torch.equal(whole, pieces)
+    assert_same_map(pieces, whole)
 
 
 def test_refinement_cut_to_the_band_equals_the_refiner_on_the_whole_image() -> None:
-    """Pieces are cut to the columns of their band and pieces without one are skipped: the
-    result is the refiner's on the whole image all the same."""
+    """Pieces are cut to the bounding box of their band and pieces without one are skipped:
+    the result is the refiner's on the whole image all the same."""
     rng = np.random.default_rng(3)
     a, b = rng.random((2, 300, 200)).astype(np.float32)
     decision = np.zeros((300, 200), np.float32)
@@ -96,7 +102,7 @@ def test_refinement_cut_to_the_band_equals_the_refiner_on_the_whole_image() -> N
     whole = load_refiner()(_t(decision), _t(a), _t(b))
     for strip in (1000, 64):
         cut = refine_boundary(_t(decision), _t(a), _t(b), strip=strip)
-        assert torch.equal(cut, whole), strip
+        assert_same_map(cut, whole)
     assert not torch.equal(whole, _t(decision))
 
 
