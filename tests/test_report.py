@@ -235,3 +235,26 @@ def test_real_datasets_load() -> None:
     assert len(triples.items) == 4 and all(len(i.sources) == 3 for i in triples.items)
     classic = ds.load_dataset("classic", shared_data())
     assert len(classic.items) == 6 and all(i.truth is None for i in classic.items)
+
+
+@pytest.mark.skipif(not (shared_data() / "stacks" / "microscope_v4").is_dir(), reason="shared data not found")
+def test_defocus_pairs_are_registered() -> None:
+    """The microscope sweep breathes (the image scale changes with focus): after registration
+    the two frames line up, so their heavily smoothed gray images correlate better than the
+    same crop of the frames as shot."""
+    defocus = ds.load_dataset("defocus", shared_data())
+    assert [i.name for i in defocus.items][3] == "V015_V050"
+    assert all(i.sources[0].shape == i.sources[1].shape for i in defocus.items)
+    first, second = defocus.items[3].sources
+    raw = cv2.resize(cv2.imread(str(shared_data() / "stacks" / "microscope_v4" / "V050.jpg")), (800, 600),
+                     interpolation=cv2.INTER_AREA)[..., ::-1]
+    h, w = first.shape[:2]
+    dy, dx = (600 - h) // 2, (800 - w) // 2
+    unregistered = raw[dy:dy + h, dx:dx + w]
+
+    def correlation(x: np.ndarray, y: np.ndarray) -> float:
+        smooth = lambda im: cv2.GaussianBlur(cv2.cvtColor(np.ascontiguousarray(im), cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 6)
+        return float(np.corrcoef(smooth(x).ravel(), smooth(y).ravel())[0, 1])
+
+    assert h < 590 and w < 790
+    assert correlation(first, second) > correlation(first, unregistered) + 0.02

@@ -315,8 +315,8 @@ def benchmark(
         "--cache", help="With --report: fused images and scores, reused while the method and sources are unchanged.")]
     = Path(".benchmark-cache"),
     suite: Annotated[str, typer.Option(
-        "--datasets", help="With --report: comma-separated lytro, classic, triples, synthetic, halo.")]
-    = "lytro,classic,triples,synthetic,halo",
+        "--datasets", help="With --report: comma-separated lytro, classic, triples, synthetic, halo, defocus.")]
+    = "lytro,classic,triples,synthetic,halo,defocus",
     methods: Annotated[str | None, typer.Option(
         "--methods", help="Comma-separated: gacn, gacn-method (without the boundary refinement), naive-laplacian, "
                           "average, source-1, laplacian-pyramid, dwt, gff, block-sf, enfuse (if installed). Default: "

@@ -11,6 +11,9 @@ name           what                                                 ground truth
                recipe or occlusion-correct defocus, mixed)
 ``halo``       10 occlusion-correct scenes: a bright defocused      all-sharp image, focus mask,
                foreground over a dark sharp background              foreground mask
+``defocus``    6 real pairs with much stronger defocus than Lytro:  none
+               frames far apart in the ``stacks/pcb`` and
+               ``stacks/microscope_v4`` sweeps, registered
 =============  ===================================================  ==============================
 
 The generated sets are deterministic (one fixed seed per scene) and use only scikit-image's own
@@ -32,7 +35,8 @@ import numpy as np
 import skimage.data
 
 from gacn.evaluation.benchmark import find_pairs
-from gacn.io import LUMA, InputError, from_float, read_image
+from gacn.fusion.align import common_box, estimate_transform, warp_image
+from gacn.io import LUMA, InputError, from_float, read_image, to_gray_float
 from gacn.metrics.reference import psnr
 from gacn.training.synthesis import (
     SynthesisConfig,
@@ -43,7 +47,17 @@ from gacn.training.synthesis import (
 )
 
 #: Every dataset name, in report order.
-DATASET_NAMES = ("lytro", "classic", "triples", "synthetic", "halo")
+DATASET_NAMES = ("lytro", "classic", "triples", "synthetic", "halo", "defocus")
+
+#: The ``defocus`` pairs: (stack folder, first frame, second frame, downscale factor).
+DEFOCUS_PAIRS = (
+    ("pcb", "pcb_001", "pcb_007", 0.5),
+    ("pcb", "pcb_001", "pcb_004", 0.5),
+    ("pcb", "pcb_004", "pcb_007", 0.5),
+    ("microscope_v4", "V015", "V050", 0.5),
+    ("microscope_v4", "V020", "V045", 0.5),
+    ("microscope_v4", "V025", "V040", 0.5),
+)
 
 #: Colour photos used as the sharp scenes (and as the halo foregrounds).
 SCENE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry")
@@ -319,13 +333,32 @@ def _triple_items(folder: Path) -> list[Item]:
     return items
 
 
+def _defocus_items(stacks: Path) -> list[Item]:
+    """Pairs of frames far apart in a real focus sweep, the second registered onto the first
+    (ECC, affine: the sweeps breathe), cropped to the area both cover and downscaled."""
+    items = []
+    for folder, first, second, scale in DEFOCUS_PAIRS:
+        paths = [stacks / folder / f"{stem}.jpg" for stem in (first, second)]
+        missing = [str(path) for path in paths if not path.is_file()]
+        if missing:
+            raise InputError(f"dataset file not found: {missing[0]}")
+        a, b = (read_image(path) for path in paths)
+        matrix = estimate_transform(to_gray_float(a), to_gray_float(b))
+        box = common_box([np.eye(2, 3, dtype=np.float32), matrix], a.shape[:2])
+        pair = [a[box], warp_image(b, matrix)[box]]
+        size = (round(pair[0].shape[1] * scale), round(pair[0].shape[0] * scale))
+        items.append(Item(f"{first}_{second}",
+                          [cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in pair]))
+    return items
+
+
 def load_dataset(name: str, data_dir: str | Path | None = None) -> Dataset:
     """Load (or generate) one dataset of :data:`DATASET_NAMES`.
 
     Parameters
     ----------
     name : str
-        ``lytro``, ``classic``, ``triples``, ``synthetic`` or ``halo``.
+        ``lytro``, ``classic``, ``triples``, ``synthetic``, ``halo`` or ``defocus``.
     data_dir : str or Path, optional
         The shared data folder (for the real sets); :func:`default_data_dir` by default.
 
@@ -348,4 +381,9 @@ def load_dataset(name: str, data_dir: str | Path | None = None) -> Dataset:
         return synthetic_set()
     if name == "halo":
         return halo_set()
+    if name == "defocus":
+        return Dataset(name, _defocus_items(root / "stacks"),
+                       "real pairs with strong defocus: frames far apart in the pcb (7 frames, Aimonen 2019) and "
+                       "microscope V-4 (65 frames) focus sweeps, the second registered onto the first, half size; "
+                       "no ground truth")
     raise InputError(f"unknown dataset {name!r}: use one of {', '.join(DATASET_NAMES)}")

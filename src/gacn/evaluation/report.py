@@ -345,7 +345,9 @@ def write_report(
         f"- GACN: {gacn_version}.",
         ("- Lytro pairs and triples: M. Nejati, S. Samavi, S. Shirani, \"Multi-focus image fusion using "
          "dictionary-based sparse representation\", Information Fusion 25 (2015). Generated sets: "
-         "scikit-image sample photos (none of them in BSDS500, the training set)."),
+         "scikit-image sample photos (none of them in BSDS500, the training set). Strong defocus: "
+         "frames far apart in the shared pcb sweep (focus-stack examples, P. Aimonen 2019, MIT) and "
+         "microscope V-4 sweep (LGPL-2.1), registered by `gacn.fusion.align` before any method sees them."),
         "",
     ]
     for dataset in datasets:
