@@ -22,6 +22,9 @@ Usage::
 photo, for a 6-frame, a dense 10-frame, a sparse 3-frame and a sparse unaligned 4-frame stack;
 ``--refine-off`` adds ``running`` and ``serial`` without the boundary refiner.
 
+A strategy written ``running-plain`` (or ``serial-plain``) runs without the boundary refiner
+(``--no-refine``), and its time is compared with the refined run's.
+
 Prints one line per run and writes ``results.json`` (and the fused images, maps) to ``--out``.
 enfuse runs with the usual focus-stacking settings (contrast weight only, hard mask) when it
 is installed; it does not align, so it gets the frames as they are.
@@ -77,6 +80,9 @@ def measure(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
     proc = subprocess.run([sys.executable, "-c", probe, *cmd], capture_output=True, text=True, env=env)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
+
+#: Suffix of a strategy name (``running-plain``) that runs it with ``--no-refine``.
+PLAIN = "-plain"
 
 SYNTHETIC = {
     "6 frames": dict(n_frames=6),
@@ -185,8 +191,9 @@ def main() -> None:
                 if strategy == "enfuse":
                     cmd = [enfuse, *ENFUSE_ARGS, "-o", f"{stem}.tif", *map(str, files)]
                 else:
-                    cmd = [*gacn_cmd, *map(str, files), "-o", f"{stem}.png", "--strategy", strategy,
-                           "--map", f"{stem}_map.png"]
+                    plain = strategy.endswith(PLAIN)
+                    cmd = [*gacn_cmd, *map(str, files), "-o", f"{stem}.png", "--strategy", strategy.removesuffix(PLAIN),
+                           "--map", f"{stem}_map.png", *(["--no-refine"] if plain else [])]
                 runs.append(measure(cmd, env))
             row = {"case": case, "strategy": strategy, "frames": len(available[case][0]),
                    "stacks": len(runs), "wall_s": sum(r["wall_s"] for r in runs), "cpu_s": sum(r["cpu_s"] for r in runs),
@@ -196,6 +203,11 @@ def main() -> None:
             print(f"{case:8s} {strategy:12s} frames {row['frames']:3d} x{row['stacks']}  wall {row['wall_s']:8.1f} s  CPU {row['cpu_s']:8.1f} s  "
                   f"peak RSS {row['peak_rss_mb']:7.0f} MB  rc {row['rc']}  load {row['load']:.2f}", flush=True)
         by = {r["strategy"]: r for r in results if r["case"] == case}
+        for name in args.strategies.split(","):
+            if name.endswith(PLAIN) and name.removesuffix(PLAIN) in by:
+                ref, bare = by[name.removesuffix(PLAIN)], by[name]
+                print(f"{case:8s} {name.removesuffix(PLAIN)} with / without the refiner: wall "
+                      f"{ref['wall_s'] / bare['wall_s']:.2f}, CPU {ref['cpu_s'] / bare['cpu_s']:.2f}", flush=True)
         if "calibration" in by and "serial" in by:
             cal, ser = by["calibration"], by["serial"]
             print(f"{case:8s} calibration / serial: wall {cal['wall_s'] / ser['wall_s']:.2f}, "
