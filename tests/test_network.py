@@ -46,6 +46,16 @@ def test_guided_filter_keeps_constant_map_constant() -> None:
     assert torch.allclose(out, d, atol=1e-6)
 
 
+def test_bgf_in_strips_equals_the_whole_map() -> None:
+    g = torch.Generator().manual_seed(4)
+    d = (torch.rand(1, 1, 15, 10, generator=g) > 0.5).float().repeat_interleave(20, -2).repeat_interleave(20, -1)
+    a, b = torch.rand(2, 1, 1, 300, 200, generator=g)
+    whole = boundary_guided_filter(d, a, b)
+    strips = boundary_guided_filter(d, a, b, piece_pixels=200 * 52)  # strips of 32 rows
+    assert not torch.equal(whole, d)
+    assert torch.allclose(strips, whole, atol=1e-5, rtol=0)
+
+
 def test_bgf_changes_nothing_outside_the_band() -> None:
     d = torch.zeros(1, 1, 64, 64)
     d[..., :, :30] = 1.0

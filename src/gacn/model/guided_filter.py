@@ -29,6 +29,9 @@ BAND_HIGH = 0.8
 #: Guided filter radius and regulariser of the method (r = 3 -> 7x7 box, eps = 0.1).
 GF_RADIUS = 3
 GF_EPS = 0.1
+#: Largest piece (pixels) that :func:`boundary_guided_filter` filters at once; bigger maps go in
+#: horizontal strips of about this many pixels (its temporaries take about 100 bytes per pixel).
+PIECE_PIXELS = 640 * 640
 
 
 def boundary_band(decision: torch.Tensor) -> torch.Tensor:
@@ -45,6 +48,7 @@ def boundary_guided_filter(
     b: torch.Tensor,
     radius: int = GF_RADIUS,
     eps: float = GF_EPS,
+    piece_pixels: int = PIECE_PIXELS,
 ) -> torch.Tensor:
     """Refine a decision map with a guided filter inside its boundary band.
 
@@ -57,12 +61,32 @@ def boundary_guided_filter(
         ``decision * a + (1 - decision) * b``.
     radius, eps : int, float
         Guided filter window radius and regulariser.
+    piece_pixels : int
+        Maps with more pixels are filtered in horizontal strips of about this many pixels, with
+        a margin as wide as the filter's reach: this bounds the memory of its temporaries (a
+        2048x1536 map in one piece needs about 300 MB of them) and gives the same map up to
+        float rounding.
 
     Returns
     -------
     torch.Tensor
         The refined map: equal to ``decision`` outside the band.
     """
+    height, width = decision.shape[-2:]
+    margin = 2 * radius + BAND_KERNEL // 2
+    strip = max(piece_pixels // width - 2 * margin, margin)
+    if height * width <= piece_pixels or height <= strip + 2 * margin:
+        return _filter_in_band(decision, a, b, radius, eps)
+    pieces = []
+    for y0 in range(0, height, strip):
+        y1 = min(y0 + strip, height)
+        lo, hi = max(y0 - margin, 0), min(y1 + margin, height)
+        rows = (..., slice(lo, hi), slice(None))
+        pieces.append(_filter_in_band(decision[rows], a[rows], b[rows], radius, eps)[..., y0 - lo : y1 - lo, :])
+    return torch.cat(pieces, -2)
+
+
+def _filter_in_band(decision: torch.Tensor, a: torch.Tensor, b: torch.Tensor, radius: int, eps: float) -> torch.Tensor:
     guide = decision * a + (1.0 - decision) * b
     size = 2 * radius + 1
     filtered = kornia.filters.guided_blur(guide, decision, (size, size), eps, border_type="replicate")
