@@ -11,8 +11,9 @@ Three strategies decide, per pixel, which frame is in focus (:data:`STRATEGIES`)
     competitor, so frames that are all sharper than a blurred reference cannot tie. Each
     frame's map against the composite gets the boundary guided filter and the boundary refiner
     (against a gray best-so-far image) before it decides which pixels the frame takes. The index
-    map then gets a 5x5 median (removes isolated picks) and the frames are blended with
-    Gaussian-softened (sigma 1.5 px) one-hot weights, which hides seams.
+    map then gets a 3x3 median (5x5 without the refiner; removes isolated picks) and the frames
+    are blended with Gaussian-softened (sigma 1 px; 1.5 px without the refiner) one-hot weights,
+    which hides seams.
 ``calibration``
     The method's decision calibration: frame 0 is the reference, each frame's features are
     extracted once, M_k = P(frame 0 sharper than frame k) from the decision path, and
@@ -78,9 +79,14 @@ STRATEGIES = ("running", "calibration", "serial")
 DEFAULT_STRATEGY = STRATEGIES[0]
 #: Guard of the calibration's division by M_k.
 CALIBRATION_EPS = 1e-6
-#: Median filter side and blending sigma of the ``running`` strategy.
+#: Median filter side and blending sigma of the ``running`` strategy on the network's decisions,
+#: and (smaller: the refiner has already placed the boundaries and removed specks) on refined
+#: ones. The refined pair, 3 and 1.0 px, beat 5 and 1.5 px on synthetic stacks (PSNR +0.3 dB on 6
+#: frames) and on the Lytro triples (Q_M 2.061 -> 2.100, Q_CV 11.95 -> 11.82, Q_G and Q_CB equal).
 MEDIAN_SIZE = 5
 BLEND_SIGMA = 1.5
+REFINED_MEDIAN_SIZE = 3
+REFINED_BLEND_SIGMA = 1.0
 
 #: File name endings taken as images when a folder is given, and the RAW ones (read with rawpy).
 RAW_SUFFIXES = {".cr2", ".cr3", ".nef", ".arw", ".dng", ".orf", ".rw2", ".raf", ".pef", ".srw"}
@@ -350,11 +356,12 @@ def fuse_stack(
         index, conf = out["index"], out["confidence"]
         raw = index.astype(np.float32) / (n - 1)
         if strategy == "running":
-            index = _median(index, MEDIAN_SIZE)
+            index = _median(index, REFINED_MEDIAN_SIZE if refine else MEDIAN_SIZE)
         if "image" in out:
             image, chosen = out["image"], out["chosen"]
         else:
-            image, chosen = _blend(frames, matrices, index, BLEND_SIGMA if strategy == "running" else 0.0,
+            sigma = (REFINED_BLEND_SIGMA if refine else BLEND_SIGMA) if strategy == "running" else 0.0
+            image, chosen = _blend(frames, matrices, index, sigma,
                                    progress)
         if n == 2:
             chosen, raw = out["decision"], out["raw"]
