@@ -338,11 +338,7 @@ def _defocus_items(stacks: Path) -> list[Item]:
     (ECC, affine: the sweeps breathe), cropped to the area both cover and downscaled."""
     items = []
     for folder, first, second, scale in DEFOCUS_PAIRS:
-        paths = [stacks / folder / f"{stem}.jpg" for stem in (first, second)]
-        missing = [str(path) for path in paths if not path.is_file()]
-        if missing:
-            raise InputError(f"dataset file not found: {missing[0]}")
-        a, b = (read_image(path) for path in paths)
+        a, b = (read_image(stacks / folder / f"{stem}.jpg") for stem in (first, second))
         matrix = estimate_transform(to_gray_float(a), to_gray_float(b))
         box = common_box([np.eye(2, 3, dtype=np.float32), matrix], a.shape[:2])
         pair = [a[box], warp_image(b, matrix)[box]]

@@ -355,13 +355,13 @@ def fuse_stack(
         t_decide = time.perf_counter()
         index, conf = out["index"], out["confidence"]
         raw = index.astype(np.float32) / (n - 1)
+        median_size, blend_sigma = (REFINED_MEDIAN_SIZE, REFINED_BLEND_SIGMA) if refine else (MEDIAN_SIZE, BLEND_SIGMA)
         if strategy == "running":
-            index = _median(index, REFINED_MEDIAN_SIZE if refine else MEDIAN_SIZE)
+            index = _median(index, median_size)
         if "image" in out:
             image, chosen = out["image"], out["chosen"]
         else:
-            sigma = (REFINED_BLEND_SIGMA if refine else BLEND_SIGMA) if strategy == "running" else 0.0
-            image, chosen = _blend(frames, matrices, index, sigma,
+            image, chosen = _blend(frames, matrices, index, blend_sigma if strategy == "running" else 0.0,
                                    progress)
         if n == 2:
             chosen, raw = out["decision"], out["raw"]
@@ -396,14 +396,14 @@ def _decide_running(model: GACN, frames: _Frames, gray_of: Callable[[int], np.nd
     index = np.zeros((h, w), np.uint16)
     conf = np.ones((h, w), np.float32)
     tiles = tile_grid(h, w, tile=tile)
-    composite = decision = None
+    decision = np.empty((h, w), np.float32)
+    composite = None
     with DiskArray((h, w, 64), tmp) as prev, DiskArray((h, w, 64), tmp) as nxt, torch.inference_mode():
         for k in range(n):
             gray = gray_of(k)
             cse = channel_weights(model, gray)
             if k == 0:
                 composite = gray
-                decision = np.empty((h, w), np.float32)
             for t in tiles:
                 sf = activity(model, tile_tensor(gray, t, dev), cse)
                 core = (slice(None), slice(None)) + t.inner
@@ -416,11 +416,13 @@ def _decide_running(model: GACN, frames: _Frames, gray_of: Callable[[int], np.nd
                 decision[t.core] = d.cpu().numpy()
             if k > 0:
                 margin = np.abs(2.0 * decision - 1.0)
-                pick = _pair_map(decision, gray, composite, dev, refine) if refine else decision
-                win = pick > 0.5
+                if refine:
+                    win = _pair_map(decision, gray, composite, dev, refine) > 0.5
+                    composite = np.where(win, gray, composite)
+                else:
+                    win = decision > 0.5
                 index[win] = k
                 conf = np.where(win, margin, np.minimum(conf, margin))
-                composite = np.where(win, gray, composite)
                 prev, nxt = nxt, prev
             if progress:
                 progress("decide", k + 1, n)
