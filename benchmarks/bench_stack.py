@@ -20,7 +20,9 @@ Usage::
 ``--synthetic`` instead scores every strategy on synthetic stacks with ground truth
 (:mod:`gacn.fusion.synthetic`): index accuracy on textured pixels and PSNR against the sharp
 photo, for a 6-frame, a dense 10-frame, a sparse 3-frame and a sparse unaligned 4-frame stack;
-``--refine-off`` adds ``running`` and ``serial`` without the boundary refiner.
+``--refine-off`` adds ``running`` and ``serial`` without the boundary refiner. The name ``fast``
+among the strategies runs the fast method (``--method fast``); the others run the faithful
+method (``--method gacn``) with that strategy.
 
 A strategy written ``running-plain`` (or ``serial-plain``) runs without the boundary refiner
 (``--no-refine``), and its time is compared with the refined run's.
@@ -81,6 +83,12 @@ def measure(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def method_options(name: str) -> dict[str, str]:
+    """``gacn.fuse`` options for a run name: ``fast`` is the fast method, a strategy name the
+    faithful method (``gacn``) with that strategy."""
+    return {"method": "fast", "strategy": "running"} if name == "fast" else {"method": "gacn", "strategy": name}
+
+
 #: Suffix of a strategy name (``running-plain``) that runs it with ``--no-refine``.
 PLAIN = "-plain"
 
@@ -115,7 +123,7 @@ def synthetic(strategies: list[str], threads: int, refine_off: bool = False) -> 
                 s = make_stack(photo, size=(192, 256), **kw)
                 aligned = "breathing" in kw  # the middle frame, the reference, has the truth's geometry
                 t = time.perf_counter()
-                r = gacn.fuse(s.frames, strategy=strategy, align=aligned, crop=False, refine=refine)
+                r = gacn.fuse(s.frames, **method_options(strategy), align=aligned, crop=False, refine=refine)
                 secs += time.perf_counter() - t
                 inner = (slice(8, -8), slice(8, -8)) if aligned else (slice(None), slice(None))
                 acc.append(index_accuracy(r.index_map, s))
@@ -192,7 +200,9 @@ def main() -> None:
                     cmd = [enfuse, *ENFUSE_ARGS, "-o", f"{stem}.tif", *map(str, files)]
                 else:
                     plain = strategy.endswith(PLAIN)
-                    cmd = [*gacn_cmd, *map(str, files), "-o", f"{stem}.png", "--strategy", strategy.removesuffix(PLAIN),
+                    options = method_options(strategy.removesuffix(PLAIN))
+                    cmd = [*gacn_cmd, *map(str, files), "-o", f"{stem}.png", "--method", options["method"],
+                           "--strategy", options["strategy"],
                            "--map", f"{stem}_map.png", *(["--no-refine"] if plain else [])]
                 runs.append(measure(cmd, env))
             row = {"case": case, "strategy": strategy, "frames": len(available[case][0]),

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 import gacn
-from gacn.fusion.stack import expand_inputs, fuse_stack, read_frame
+from gacn.fusion.frames import expand_inputs, read_frame
+from gacn.fusion.stack import fuse_stack
 from gacn.fusion.synthetic import index_accuracy, make_stack, psnr
 
 

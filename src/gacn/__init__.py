@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from gacn.fusion.pair import FusionResult
-from gacn.fusion.stack import DEFAULT_STRATEGY, STRATEGIES, fuse_stack
+from gacn.fusion.stack import DEFAULT_METHOD, DEFAULT_STRATEGY, METHODS, STRATEGIES, fuse_stack
 from gacn.fusion.tiling import TILE
 from gacn.io import InputError
 
-__all__ = ["STRATEGIES", "FusionResult", "InputError", "__version__", "fuse"]
+__all__ = ["METHODS", "STRATEGIES", "FusionResult", "InputError", "__version__", "fuse"]
 __version__ = "0.1.0"
 
 
@@ -31,6 +31,7 @@ def fuse(
     images: Iterable[np.ndarray | str | os.PathLike],
     weights: str | os.PathLike | None = None,
     device: str = "cpu",
+    method: str = DEFAULT_METHOD,
     strategy: str = DEFAULT_STRATEGY,
     align: bool | None = None,
     crop: bool = True,
@@ -52,9 +53,14 @@ def fuse(
         safetensors weights; the shipped model by default.
     device : str
         ``'cpu'`` or ``'cuda'``.
+    method : {'fast', 'gacn'}
+        ``'fast'`` (default): a cheap focus measure decides where it is clear, and the network
+        (with the boundary refiner) decides the close calls and the focus boundaries
+        (:mod:`gacn.fusion.cascade`). ``'gacn'``: the published network on every pixel (the
+        faithful path, :mod:`gacn.fusion.faithful`).
     strategy : {'running', 'calibration', 'serial'}
-        How N > 2 frames are combined; ``'running'`` (compare each frame with the best so far)
-        by default.
+        With ``method='gacn'``, how N > 2 frames are combined; ``'running'`` (compare each frame
+        with the best so far) by default.
     align : bool, optional
         Register the frames to the middle one; default on for three or more images.
     crop : bool
@@ -64,7 +70,7 @@ def fuse(
     progress : callable, optional
         ``progress(stage, done, total)`` after each frame.
     refine : bool
-        Two images, and the ``running`` and ``serial`` strategies: re-decide the pixels next
+        The fast path, two images, and the ``running`` and ``serial`` strategies: re-decide the pixels next
         to each focus boundary with the learned boundary refiner (:func:`gacn.fusion.refine.refine_boundary`;
         not part of the published method).
 
@@ -80,7 +86,7 @@ def fuse(
     Raises
     ------
     InputError
-        Fewer than two images, unreadable files, sizes that differ, an unknown strategy.
+        Fewer than two images, unreadable files, sizes that differ, an unknown method or strategy.
 
     References
     ----------
@@ -94,5 +100,5 @@ def fuse(
     >>> gacn.fuse([a, b, a], align=False).index_map.shape
     (32, 32)
     """
-    return fuse_stack(images, strategy=strategy, align=align, crop=crop, weights=weights, device=device,
+    return fuse_stack(images, method=method, strategy=strategy, align=align, crop=crop, weights=weights, device=device,
                       tile=tile, progress=progress, refine=refine)

@@ -44,7 +44,8 @@ from typing import Any
 
 import numpy as np
 
-from gacn.fusion.stack import DEFAULT_STRATEGY, IMAGE_SUFFIXES, RAW_SUFFIXES, STRATEGIES
+from gacn.fusion.frames import IMAGE_SUFFIXES, RAW_SUFFIXES
+from gacn.fusion.stack import DEFAULT_STRATEGY, STRATEGIES
 from gacn.io import InputError, output_folder
 
 #: Name of the per-job log written in the output folder.
@@ -224,7 +225,7 @@ def fuse_job(
     import torch
 
     import gacn
-    from gacn.fusion.stack import read_frame
+    from gacn.fusion.frames import read_frame
     from gacn.io import write_image
 
     if threads and torch.get_num_threads() != threads:

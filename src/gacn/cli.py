@@ -62,8 +62,12 @@ def fuse(
                       "colourised MAP-stem_preview.png.")] = None,
     confidence_path: Annotated[Path | None, typer.Option(
         "--confidence", help="Also write the confidence map (0..1 scaled to the file's range).")] = None,
+    method: Annotated[str, typer.Option(
+        "--method", help="fast (default: a cheap focus measure where it is clear, the network on close calls "
+                         "and focus boundaries) or gacn (the published network on every pixel: the faithful "
+                         "path).")] = "fast",
     strategy: Annotated[str, typer.Option(
-        "--strategy", help="running (default: each frame vs the best so far), calibration (the method's, "
+        "--strategy", help="With --method gacn: running (default: each frame vs the best so far), calibration (the method's, "
                            "reference frame 0) or serial (fuse 1 with 2, the result with 3, ...).")] = "running",
     align: Annotated[bool | None, typer.Option(
         "--align/--no-align", help="Register frames to the middle one (default: on for 3 or more).",
@@ -86,11 +90,15 @@ def fuse(
         Progress,
         TextColumn,
         TimeElapsedColumn,
+        TimeRemainingColumn,
     )
 
     import gacn
-    from gacn.fusion.stack import expand_inputs, index_preview
+    from gacn.fusion.blend import index_preview
+    from gacn.fusion.frames import expand_inputs
 
+    if method not in gacn.METHODS:
+        raise InputError(f"unknown method {method!r}: use one of {', '.join(gacn.METHODS)}")
     if strategy not in gacn.STRATEGIES:
         raise InputError(f"unknown strategy {strategy!r}: use one of {', '.join(gacn.STRATEGIES)}")
     files = expand_inputs(images)
@@ -102,16 +110,18 @@ def fuse(
     targets = [output] + [p for p in (map_path, preview, confidence_path) if p]
     for target in targets:
         check_writable(target, files)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True, disable=len(files) < 3) as bar:
         tasks: dict[str, Any] = {}
 
         def report(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
-                tasks[stage] = bar.add_task("deciding" if stage == "decide" else "blending", total=total)
+                names = {"measure": "measuring frames", "decide": "deciding", "blend": "blending"}
+                tasks[stage] = bar.add_task(names.get(stage, stage), total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        result = gacn.fuse(files, weights=weights, device=device, strategy=strategy, align=align, crop=crop,
+        result = gacn.fuse(files, weights=weights, device=device, method=method, strategy=strategy, align=align, crop=crop,
                            tile=tile, progress=report, refine=refine)
     write_image(output, result.image)
     if map_path and preview:

@@ -86,6 +86,19 @@ def check_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
+def mix(a: np.ndarray, b: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``weight * a + (1 - weight) * b`` per pixel (every channel), in ``a``'s dtype.
+
+    Examples
+    --------
+    >>> mix(np.zeros((1, 2), np.uint8), np.full((1, 2), 200, np.uint8), np.float32([[1, 0.5]])).tolist()
+    [[0, 100]]
+    """
+    fa, fb = to_float(a), to_float(b)
+    w = weight[..., None] if fa.ndim == 3 else weight
+    return from_float(w * fa + (1.0 - w) * fb, a.dtype)
+
+
 def fuse_pair(
     a: np.ndarray,
     b: np.ndarray,
@@ -137,7 +150,6 @@ def fuse_pair(
         model = cached_model(None if weights is None else str(weights), device)
     dev = next(model.parameters()).device
     t0 = time.perf_counter()
-    fa, fb = to_float(a), to_float(b)
     ga = torch.from_numpy(to_gray_float(a))[None, None].to(dev).contiguous(memory_format=torch.channels_last)
     gb = torch.from_numpy(to_gray_float(b))[None, None].to(dev).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
@@ -145,9 +157,7 @@ def fuse_pair(
         decision = blend_map(raw_t, ga, gb, refine, refiner)[0, 0].float().cpu().numpy()
         raw = raw_t[0, 0].float().cpu().numpy()
     t1 = time.perf_counter()
-    w = decision[..., None] if fa.ndim == 3 else decision
-    fused = w * fa + (1.0 - w) * fb
-    image = from_float(fused, a.dtype)
+    image = mix(a, b, decision)
     t2 = time.perf_counter()
     return FusionResult(image=image, decision_map=decision, raw_decision_map=raw,
                         timings={"network": t1 - t0, "blend": t2 - t1})

@@ -1,0 +1,172 @@
+"""Reading the frames of a fusion: files, folders and patterns, RAW files, arrays, and random access."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Generic, TypeVar
+
+import numpy as np
+
+from gacn.fusion.pair import check_pair
+from gacn.io import InputError, normalize_layout, read_image
+
+#: File name endings taken as images when a folder is given, and the RAW ones (read with rawpy).
+RAW_SUFFIXES = {".cr2", ".cr3", ".nef", ".arw", ".dng", ".orf", ".rw2", ".raf", ".pef", ".srw"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"} | RAW_SUFFIXES
+
+ImageLike = np.ndarray | str | os.PathLike
+T = TypeVar("T")
+
+
+def read_frame(path: str | os.PathLike) -> np.ndarray:
+    """Read one frame: any image :func:`gacn.io.read_image` reads, or a camera RAW file.
+
+    RAW files (``RAW_SUFFIXES``) are demosaiced by rawpy (``pip install gacn[raw]``) with the
+    camera white balance into 16-bit RGB.
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, or a RAW file without rawpy installed.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in RAW_SUFFIXES:
+        return read_image(path)
+    if not path.is_file():
+        raise InputError(f"input file not found: {path}")
+    try:
+        import rawpy
+    except ImportError:
+        raise InputError(f"reading RAW file {path} needs rawpy: pip install 'gacn[raw]'") from None
+    try:
+        with rawpy.imread(str(path)) as raw:
+            return raw.postprocess(output_bps=16, use_camera_wb=True)
+    except Exception as exc:  # rawpy raises its own error types for undecodable files
+        raise InputError(f"cannot read RAW file {path}: {exc.__class__.__name__}") from None
+
+
+def expand_inputs(args: Sequence[str | os.PathLike]) -> list[Path]:
+    """Turn command-line inputs (files, folders, glob patterns) into a sorted list of files.
+
+    A folder gives its image files (``IMAGE_SUFFIXES``) sorted by name; a pattern with
+    ``*``, ``?`` or ``[`` that is not an existing file gives its matches sorted by name.
+
+    Raises
+    ------
+    InputError
+        A folder without images or a pattern that matches nothing.
+
+    Examples
+    --------
+    >>> expand_inputs(["a.png", "b.png"])
+    [PosixPath('a.png'), PosixPath('b.png')]
+    """
+    import glob
+
+    files: list[Path] = []
+    for arg in map(Path, args):
+        if arg.is_dir():
+            found = sorted(p for p in arg.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not found:
+                raise InputError(f"no image files in folder {arg}")
+            files += found
+        elif not arg.exists() and any(c in str(arg) for c in "*?["):
+            found = sorted(Path(p) for p in glob.glob(str(arg)) if Path(p).is_file())
+            if not found:
+                raise InputError(f"no files match {arg}")
+            files += found
+        else:
+            files.append(arg)
+    return files
+
+
+class Frames:
+    """Random access to the frames of a fusion: arrays kept as given, files read on demand.
+
+    Frames given as arrays by a one-shot iterator are spilled to ``spill_dir`` as ``.npy`` files,
+    so every frame can be read twice (decision, then blending) without holding them all.
+    Frame 0 stays in memory (:attr:`first`); :meth:`load` checks each frame against it.
+    """
+
+    def __init__(self, images: Iterable[ImageLike], spill_dir: str) -> None:
+        if isinstance(images, (str, os.PathLike, np.ndarray)):
+            raise InputError("give the images as a list (or iterator) of arrays or paths")
+        self.items: list[ImageLike] = []
+        one_shot = not isinstance(images, Sequence)
+        for k, item in enumerate(images):
+            if isinstance(item, (str, os.PathLike)):
+                if not Path(item).is_file():
+                    raise InputError(f"input file not found: {item}")
+                self.items.append(item)
+            elif one_shot:
+                path = os.path.join(spill_dir, f"frame{k:05d}.npy")
+                np.save(path, normalize_layout(np.asarray(item), f"image {k + 1}"))
+                self.items.append(path)
+            else:
+                self.items.append(item)
+        if len(self.items) < 2:
+            raise InputError(f"need at least two images to fuse, got {len(self.items)}")
+        self.first = self._read(0)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _read(self, k: int) -> np.ndarray:
+        item = self.items[k]
+        if isinstance(item, (str, os.PathLike)):
+            arr = np.load(item) if str(item).endswith(".npy") else read_frame(item)
+        else:
+            arr = np.asarray(item)
+        return normalize_layout(arr, f"image {k + 1}")
+
+    def load(self, k: int) -> np.ndarray:
+        """Frame ``k``, checked against frame 0 (size and gray/colour)."""
+        if k == 0:
+            return self.first
+        arr = self._read(k)
+        check_pair(self.first, arr)
+        return arr
+
+
+
+
+class Prefetch(Generic[T]):
+    """``fn(k)`` for the keys k in order, computed ahead in worker threads.
+
+    Reading, aligning and measuring a frame is mostly OpenCV and image decoding, which release
+    the GIL: with two workers the next frame is prepared while the current one is used. At most
+    ``ahead`` results wait, so memory stays bounded. Asking for a key out of order computes it
+    directly. Use it as a context manager: leaving it cancels what is still queued.
+
+    Examples
+    --------
+    >>> with Prefetch(lambda k: k * k, range(4)) as squares:
+    ...     [squares(k) for k in range(4)]
+    [0, 1, 4, 9]
+    """
+
+    def __init__(self, fn: Callable[[int], T], keys: Iterable[int], workers: int = 2, ahead: int = 2) -> None:
+        self.fn, self.keys, self.ahead = fn, list(keys), ahead
+        self.position = {key: i for i, key in enumerate(self.keys)}
+        self.pool = ThreadPoolExecutor(max_workers=workers)
+        self.pending: dict[int, Future[T]] = {}
+        self.submitted = 0
+
+    def __call__(self, k: int) -> T:
+        """The result for key ``k``."""
+        position = self.position.get(k, -1)
+        while self.submitted < min(position + 1 + self.ahead, len(self.keys)):
+            key = self.keys[self.submitted]
+            self.pending[key] = self.pool.submit(self.fn, key)
+            self.submitted += 1
+        future = self.pending.pop(k, None)
+        return future.result() if future is not None else self.fn(k)
+
+    def __enter__(self) -> Prefetch[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
