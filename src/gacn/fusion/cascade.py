@@ -22,58 +22,114 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import cv2
 import numpy as np
 
-from gacn.fusion.decide import choice_edges, decide, uncertain
+from gacn.fusion.decide import decide
+from gacn.fusion.frames import Prefetch
 from gacn.fusion.measure import Candidates, focus_measure
 from gacn.model import GACN
 
 Progress = Callable[[str, int, int], None]
-#: Candidates' depth jumps (in frames) around which the network decides: a jump of one frame
-#: between neighbouring focal planes is no focus boundary.
-DEPTH_JUMP = 2
+#: Pixels whose second-best frame has at least this fraction of the best one's focus measure
+#: are close calls, left to the network.
+CLOSE_RATIO = 0.5
+#: Pixels within this many pixels of a focus boundary of the cheap choice are left to the network.
+BOUNDARY_RADIUS = 8
+#: Pixels within this many pixels of a focus boundary get the pair of frames across it, so that
+#: the network sees the same two frames over its whole reach around the pixels it decides.
+PAIR_RADIUS = 24
+#: Grid step (pixels) on which the pairs are chosen.
+PAIR_STEP = 4
+#: Most pairs of frames decided by the network per stack, and fewest pixels for a pair.
+MAX_PAIRS = 24
+MIN_PAIR_PIXELS = 64
+#: Context (pixels) around a pair's pixels that the network and the boundary filters read.
+DECIDE_MARGIN = 64
+#: Share of the focal range (in frames) that a jump of the best frame must span to count as a
+#: focus boundary: in a dense sweep a step between neighbouring focal planes is a smooth slope.
+DEPTH_JUMP_SHARE = 0.1
 
 
-def decide_pair(model: GACN, ga: np.ndarray, gb: np.ndarray, refine: bool = True
-                ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Decision map P(``ga`` is sharper) of two gray sources, the network only where needed.
-
-    Parameters
-    ----------
-    model : GACN
-        The network.
-    ga, gb : ndarray
-        float32 gray images in 0..1, same shape.
-    refine : bool
-        Settle the focus boundaries with the boundary refiner.
-
-    Returns
-    -------
-    decision, raw : ndarray
-        float32 (H, W): the blending map and the map before the boundary filters.
-    share : float
-        Fraction of the image the network computed.
+def depth_jump(n_frames: int) -> int:
+    """Smallest change of frame index that counts as a focus boundary in a stack of ``n_frames``:
+    a tenth of the focal range, and at least one frame.
 
     Examples
     --------
-    >>> import cv2
-    >>> from gacn.fusion.pair import cached_model
-    >>> sharp = np.random.default_rng(0).random((64, 64)).astype(np.float32)
-    >>> soft = cv2.GaussianBlur(sharp, (0, 0), 3.0)
-    >>> d, raw, share = decide_pair(cached_model(None, "cpu"), sharp, soft)
-    >>> float(d.mean()) > 0.99
-    True
+    >>> depth_jump(2), depth_jump(6), depth_jump(65)
+    (1, 1, 7)
     """
-    ea, eb = focus_measure(ga), focus_measure(gb)
-    cheap = ea >= eb
-    closeness = np.minimum(ea, eb) / np.maximum(np.maximum(ea, eb), 1e-12)
-    mask = uncertain(closeness, choice_edges(cheap.astype(np.uint8)))
-    return decide(model, ga, gb, cheap, mask, refine)
+    return max(1, int(np.ceil(DEPTH_JUMP_SHARE * (n_frames - 1))))
+
+
+def _pairs(first: np.ndarray, second: np.ndarray, closeness: np.ndarray, n_frames: int
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pixel, the two frames the network chooses between, and where it does.
+
+    Each pixel's pair holds its best frame and a partner: at a close call between two frames
+    at least :func:`depth_jump` apart, the second-best frame; around a focus boundary (within
+    :data:`BOUNDARY_RADIUS` of a jump of the best frame of that size) the most common best
+    frame nearby that far from its own, so that on both sides of a boundary between two depths
+    the pair is the same. Elsewhere the cheap choice stands and both are the best frame; a pair of
+    frames is its own pair everywhere.
+
+    Returns
+    -------
+    lower, upper : ndarray
+        uint16 (H, W): the lower and the upper frame of each pixel's pair.
+    mask : ndarray
+        bool (H, W): the pixels the network decides.
+    """
+    jump = depth_jump(n_frames)
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * BOUNDARY_RADIUS + 1,) * 2)
+    close = (closeness >= CLOSE_RATIO) & (np.abs(first.astype(np.int32) - second) >= jump)
+    mask = ((cv2.dilate(first, disk).astype(np.int32) - cv2.erode(first, disk)) >= jump) | close
+    if n_frames == 2:
+        return np.zeros_like(first), np.ones_like(first), mask
+    partner = np.where(close, second, _neighbour(first, jump))
+    return np.minimum(first, partner), np.maximum(first, partner), mask
+
+
+def _neighbour(first: np.ndarray, jump: int) -> np.ndarray:
+    """Per pixel, the best frame most common within :data:`PAIR_RADIUS` among those at least
+    ``jump`` frames from its own (its own where there is none), counted on a 1/:data:`PAIR_STEP`
+    grid (the two most common frames of each cell, so that either side of a boundary that
+    crosses the cell finds the other)."""
+    small = np.ascontiguousarray(first[::PAIR_STEP, ::PAIR_STEP])
+    side = 2 * (PAIR_RADIUS // PAIR_STEP) + 1
+    modes = [small.copy(), small.copy()]
+    most = [np.zeros(small.shape, np.float32), np.zeros(small.shape, np.float32)]
+    for k in np.unique(small):
+        count = cv2.boxFilter((small == k).astype(np.float32), -1, (side, side), normalize=False,
+                              borderType=cv2.BORDER_CONSTANT)
+        top = count > most[0]
+        runner = ~top & (count > most[1])
+        for dst, src in ((modes[1], modes[0]), (most[1], most[0])):
+            np.copyto(dst, src, where=top)
+        modes[0][top], most[0][top] = k, count[top]
+        modes[1][runner], most[1][runner] = k, count[runner]
+    h, w = first.shape
+    full = [np.repeat(np.repeat(m, PAIR_STEP, 0), PAIR_STEP, 1)[:h, :w] for m in modes]
+    own = first.astype(np.int32)
+    partner = np.where(np.abs(full[0] - own) >= jump, full[0], full[1])
+    return np.where(np.abs(partner.astype(np.int32) - own) >= jump, partner, first)
 
 
 def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray], refine: bool = True,
                  progress: Progress | None = None) -> dict[str, np.ndarray | float]:
-    """Index map of a stack: one streaming pass of the cheap measure, then one network decision.
+    """Index map of a stack: the cheap measure in one streaming pass, then one network decision.
+
+    1. Measure every frame and keep each pixel's best and second-best frame
+       (:class:`gacn.fusion.measure.Candidates`).
+    2. Where the cheap choice is not sure (next to a focus boundary, or a close call between
+       frames far apart), pick the pair of frames to decide between (:func:`_pairs`).
+    3. Read the frames again to gather the gray values of those pairs: two composite images,
+       the lower and the upper frame of each pixel's pair.
+    4. Decide between the composites with the network there, and the boundary guided filter
+       and the refiner (:func:`gacn.fusion.decide.decide`).
+
+    For two frames this is the pair fusion with the network on the uncertain pixels.
 
     Parameters
     ----------
@@ -82,22 +138,22 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
     n_frames : int
         Number of frames.
     gray_of : callable
-        ``gray_of(k)``: frame ``k``'s aligned luma, float32 in 0..1.
+        ``gray_of(k)``: frame ``k``'s aligned luma, float32 in 0..1 (called twice per frame,
+        in increasing ``k``, from two threads).
     refine : bool
         Settle the focus boundaries with the boundary refiner.
     progress : callable, optional
-        ``progress('measure', done, total)`` after each frame.
+        ``progress('measure', done, total)`` after each frame of step 1.
 
     Returns
     -------
     dict
         ``index`` (uint16 frame per pixel), ``confidence`` (float32 0..1: how clearly the chosen
-        frame won; 1 - closeness where the cheap measure decided), ``share`` (fraction of the
-        image the network computed).
+        frame won), ``decision`` and ``raw`` (float32 P(lower frame of the pair) after and before
+        the boundary filters), ``share`` (fraction of the image the network computed).
 
     Examples
     --------
-    >>> import cv2
     >>> from gacn.fusion.pair import cached_model
     >>> sharp = np.random.default_rng(0).random((48, 48)).astype(np.float32)
     >>> frames = [cv2.GaussianBlur(sharp, (0, 0), s) for s in (3.0, 0.3, 2.0)]
@@ -106,19 +162,54 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
     1.0
     """
     candidates: Candidates | None = None
-    for k in range(n_frames):
-        gray = gray_of(k)
-        if candidates is None:
-            candidates = Candidates(gray.shape)
-        candidates.update(k, focus_measure(gray), gray)
-        if progress:
-            progress("measure", k + 1, n_frames)
+    with Prefetch(gray_of, range(n_frames)) as grays:
+        for k in range(n_frames):
+            gray = grays(k)
+            if candidates is None:
+                candidates = Candidates(gray.shape)
+            candidates.update(k, focus_measure(gray))
+            if progress:
+                progress("measure", k + 1, n_frames)
     assert candidates is not None
-    closeness = candidates.closeness()
-    mask = uncertain(closeness, choice_edges(candidates.best_index, jump=DEPTH_JUMP))
-    cheap = np.ones(mask.shape, bool)
-    decision, _, share = decide(model, candidates.best_gray, candidates.second_gray, cheap, mask, refine)
-    take_best = decision >= 0.5
-    index = np.where(take_best, candidates.best_index, candidates.second_index)
-    confidence = np.where(mask, np.abs(2.0 * decision - 1.0), 1.0 - closeness).astype(np.float32)
-    return {"index": index, "confidence": confidence, "share": share}
+    first, closeness = candidates.best_index, candidates.closeness()
+    lower, upper, mask = _pairs(first, candidates.second_index, closeness, n_frames)
+    del candidates
+    index = first.copy()
+    decision = np.ones(first.shape, np.float32)
+    raw = np.ones(first.shape, np.float32)
+    computed = 0.0
+    for p, q, where in _pair_groups(lower, upper, mask):
+        box = _grow(where, DECIDE_MARGIN)
+        inside = where[box]
+        d, r, share = decide(model, gray_of(p)[box], gray_of(q)[box], first[box] == p, inside, refine)
+        np.copyto(index[box], np.where(d >= 0.5, p, q).astype(index.dtype), where=inside)
+        np.copyto(decision[box], d, where=inside)
+        np.copyto(raw[box], r, where=inside)
+        computed += share * inside.size
+    confidence = np.where(mask, np.abs(2.0 * raw - 1.0), 1.0 - closeness).astype(np.float32)
+    return {"index": index, "confidence": confidence, "share": computed / index.size, "decision": decision,
+            "raw": raw}
+
+
+def _pair_groups(lower: np.ndarray, upper: np.ndarray, mask: np.ndarray
+                 ) -> list[tuple[int, int, np.ndarray]]:
+    """The pairs of frames the network decides between, most pixels first: ``(p, q, where)``,
+    at most :data:`MAX_PAIRS`, each with at least :data:`MIN_PAIR_PIXELS` pixels."""
+    keys = lower.astype(np.int64)[mask] * 65536 + upper[mask]
+    values, counts = np.unique(keys, return_counts=True)
+    order = np.argsort(-counts)[:MAX_PAIRS]
+    groups = []
+    for key, count in zip(values[order], counts[order]):
+        if count < MIN_PAIR_PIXELS:
+            break
+        p, q = int(key // 65536), int(key % 65536)
+        groups.append((p, q, mask & (lower == p) & (upper == q)))
+    return groups
+
+
+def _grow(where: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """Bounding box of a non-empty mask grown by ``margin`` pixels (clipped to the image)."""
+    rows, cols = np.flatnonzero(where.any(1)), np.flatnonzero(where.any(0))
+    h, w = where.shape
+    return (slice(max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, h)),
+            slice(max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, w)))

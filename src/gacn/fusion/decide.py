@@ -4,8 +4,7 @@ The cheap focus measure (:mod:`gacn.fusion.measure`) decides most pixels as well
 network does. It is unreliable in two places: where the two best frames are close (neither
 is clearly sharper), and next to a focus boundary, where a defocused object's blur spreads
 over its sharp neighbour (a halo) and where the network and the boundary refiner were
-trained to do better. :func:`uncertain` marks those pixels; :func:`decide` runs GACN on the
-tiles that hold them (its receptive field around each tile, so each computed pixel is the
+trained to do better. Given those pixels, :func:`decide` runs GACN on the tiles that hold them (its receptive field around each tile, so each computed pixel is the
 network's own decision there), keeps the cheap choice elsewhere, and settles every focus
 boundary of the combined map with the boundary guided filter and the boundary refiner, as
 the faithful path does.
@@ -13,7 +12,6 @@ the faithful path does.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
 
@@ -22,11 +20,6 @@ from gacn.fusion.tiling import HALO, channel_weights, tile_grid, tile_tensor
 from gacn.model import GACN
 from gacn.model import inference
 
-#: Pixels whose second-best frame has at least this fraction of the best one's focus measure
-#: are close calls, left to the network.
-CLOSE_RATIO = 0.5
-#: Pixels within this many pixels of a change of the cheap choice are left to the network.
-BOUNDARY_RADIUS = 8
 #: Side of the tiles the network runs on (each padded by the network's reach).
 NET_TILE = 96
 #: When the tiles to compute would cover more than this share of the image, the network runs
@@ -34,41 +27,10 @@ NET_TILE = 96
 WHOLE_SHARE = 0.6
 
 
-def choice_edges(choice: np.ndarray, radius: int = BOUNDARY_RADIUS, jump: int = 1) -> np.ndarray:
-    """Pixels within ``radius`` of a place where an integer map ``choice`` changes by ``jump`` or more.
-
-    Examples
-    --------
-    >>> c = np.zeros((1, 12), np.uint16); c[0, 6:] = 1
-    >>> choice_edges(c, radius=2).astype(int).tolist()
-    [[0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0]]
-    """
-    small = choice.astype(np.float32)
-    kernel = np.ones((3, 3), np.uint8)
-    edge = (cv2.dilate(small, kernel) - cv2.erode(small, kernel)) >= jump
-    size = 2 * radius - 1
-    return cv2.dilate(edge.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))) > 0
-
-
-def uncertain(closeness: np.ndarray, edges: np.ndarray, ratio: float = CLOSE_RATIO) -> np.ndarray:
-    """Pixels the cheap measure does not settle: close calls (``closeness >= ratio``) and ``edges``.
-
-    Parameters
-    ----------
-    closeness : ndarray
-        float32 (H, W): second-best / best focus measure (1: a tie).
-    edges : ndarray
-        bool (H, W): the surroundings of focus boundaries (:func:`choice_edges`).
-    ratio : float
-        Smallest closeness counted as a close call.
-    """
-    return (closeness >= ratio) | edges
-
-
 def _network_tiles(model: GACN, x: np.ndarray, y: np.ndarray, mask: np.ndarray, raw: np.ndarray,
                    tile: int) -> float:
-    """Write the network's raw map P(x sharper) into ``raw`` on the tiles that hold ``mask``
-    pixels; return the share of the image computed."""
+    """Write the network's raw map P(x sharper) into ``raw`` at the ``mask`` pixels, computing
+    it on the tiles that hold them; return the share of the image computed."""
     h, w = mask.shape
     dev = next(model.parameters()).device
     tiles = [t for t in tile_grid(h, w, tile=tile, halo=HALO) if mask[t.core].any()]
@@ -79,7 +41,8 @@ def _network_tiles(model: GACN, x: np.ndarray, y: np.ndarray, mask: np.ndarray, 
         wx, wy = channel_weights(model, x), channel_weights(model, y)
         for t in tiles:
             diff = inference.activity_difference(model, tile_tensor(x, t, dev), tile_tensor(y, t, dev), wx, wy)
-            raw[t.core] = inference.decide(model, diff)[0, 0][t.inner].float().cpu().numpy()
+            net = inference.decide(model, diff)[0, 0][t.inner].float().cpu().numpy()
+            np.copyto(raw[t.core], net, where=mask[t.core])
     return sum((t.y1 - t.y0) * (t.x1 - t.x0) for t in tiles) / float(h * w)
 
 
@@ -97,7 +60,7 @@ def decide(model: GACN, x: np.ndarray, y: np.ndarray, cheap: np.ndarray, mask: n
     cheap : ndarray
         bool (H, W): the cheap measure's choice (True: ``x``).
     mask : ndarray
-        bool (H, W): the pixels the network decides (:func:`uncertain`).
+        bool (H, W): the pixels the network decides.
     refine : bool
         Settle the focus boundaries with the boundary refiner (after the boundary guided filter).
     tile : int
@@ -130,4 +93,5 @@ def decide(model: GACN, x: np.ndarray, y: np.ndarray, cheap: np.ndarray, mask: n
     to_t = lambda arr: torch.from_numpy(arr)[None, None].to(dev)  # noqa: E731
     with torch.inference_mode():
         decision = blend_map(to_t(raw), to_t(x), to_t(y), refine)[0, 0].float().cpu().numpy()
+    np.copyto(decision, raw, where=~mask)  # the boundary filters reach a little past the mask
     return decision, raw, share

@@ -4,8 +4,8 @@ The focus measure is the energy of the luma's Laplacian over a Gaussian window (
 measure that decides most pixels as well as the network does), plus a small share of the same
 energy over a wide window, so that in flat areas, where no frame has fine detail, the choice
 follows the textured surroundings instead of the noise. :class:`Candidates` streams over the
-frames of a stack and keeps, per pixel, the two frames with the highest measure, their scores
-and their gray values: memory does not grow with the number of frames.
+frames of a stack and keeps, per pixel, the two frames with the highest measure and their
+scores: memory does not grow with the number of frames.
 
 References
 ----------
@@ -21,10 +21,10 @@ import numpy as np
 
 #: Gaussian sigma (pixels) of the window the Laplacian energy is summed over: close to the
 #: network's 11x11 spatial-frequency window.
-WINDOW_SIGMA = 2.5
+WINDOW_SIGMA = 1.5
 #: Gaussian sigma (pixels) of the wide window, and its share of the measure.
 WIDE_SIGMA = 24.0
-WIDE_SHARE = 0.1
+WIDE_SHARE = 0.0
 
 
 def _wide_blur(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -69,8 +69,8 @@ def focus_measure(gray: np.ndarray) -> np.ndarray:
 class Candidates:
     """Per pixel, the two frames with the highest focus measure seen so far (streaming).
 
-    Feed the frames one at a time with :meth:`update`; memory is a fixed number of
-    full-resolution maps whatever the number of frames.
+    Feed the frames one at a time with :meth:`update`; memory is four full-resolution maps
+    whatever the number of frames.
 
     Attributes
     ----------
@@ -78,15 +78,12 @@ class Candidates:
         float32 (H, W): the highest and second-highest focus measure.
     best_index, second_index : ndarray
         uint16 (H, W): the frames they come from.
-    best_gray, second_gray : ndarray
-        float32 (H, W): those frames' gray values (the two composites the network compares
-        where the frames are close).
 
     Examples
     --------
     >>> c = Candidates((1, 3))
     >>> for k, e in enumerate([[1, 5, 2], [3, 1, 2.5], [2, 4, 9]]):
-    ...     c.update(k, np.float32(e)[None], np.full((1, 3), k, np.float32))
+    ...     c.update(k, np.float32(e)[None])
     >>> c.best_index.tolist(), c.second_index.tolist()
     ([[1, 0, 2]], [[2, 2, 1]])
     """
@@ -96,23 +93,18 @@ class Candidates:
         self.second = np.full(shape, -1.0, np.float32)
         self.best_index = np.zeros(shape, np.uint16)
         self.second_index = np.zeros(shape, np.uint16)
-        self.best_gray = np.zeros(shape, np.float32)
-        self.second_gray = np.zeros(shape, np.float32)
 
-    def update(self, index: int, energy: np.ndarray, gray: np.ndarray) -> None:
-        """Offer frame ``index`` with its focus measure ``energy`` and gray image ``gray``."""
+    def update(self, index: int, energy: np.ndarray) -> None:
+        """Offer frame ``index`` with its focus measure ``energy``."""
         first = energy > self.best
         runner_up = ~first & (energy > self.second)
         # the old best becomes the second where the new frame wins
         np.copyto(self.second, self.best, where=first)
         np.copyto(self.second_index, self.best_index, where=first)
-        np.copyto(self.second_gray, self.best_gray, where=first)
         np.copyto(self.best, energy, where=first)
         self.best_index[first] = index
-        np.copyto(self.best_gray, gray, where=first)
         np.copyto(self.second, energy, where=runner_up)
         self.second_index[runner_up] = index
-        np.copyto(self.second_gray, gray, where=runner_up)
 
     def closeness(self) -> np.ndarray:
         """float32 (H, W) in 0..1: second / best measure (1: the two frames tie)."""

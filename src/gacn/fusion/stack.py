@@ -36,7 +36,7 @@ import numpy as np
 from gacn.fusion import faithful
 from gacn.fusion.align import common_box, estimate_transform, warp_image
 from gacn.fusion.blend import blend_frames, clean_index
-from gacn.fusion.cascade import decide_pair, decide_stack
+from gacn.fusion.cascade import decide_stack
 from gacn.fusion.faithful import DEFAULT_STRATEGY, STRATEGIES
 from gacn.fusion.frames import Frames, ImageLike, Prefetch
 from gacn.fusion.pair import UNTILED_PIXELS, FusionResult, cached_model, fuse_pair, mix
@@ -153,23 +153,22 @@ def fuse_stack(
         ref_index = n // 2
         ref_gray = to_gray_float(frames.load(ref_index)) if align else None
 
+        estimated = {ref_index} if align else set(range(n))
+
         def gray_of(k: int) -> np.ndarray:
             img = frames.load(k)
-            if align and k != ref_index:
+            if k not in estimated:
                 matrices[k] = estimate_transform(ref_gray, to_gray_float(img))
+                estimated.add(k)
             return to_gray_float(warp_image(img, matrices[k]))
 
         def warped(k: int) -> np.ndarray:
             return warp_image(frames.load(k), matrices[k])
 
-        if method == "fast" and n == 2:
-            decision, raw, _ = decide_pair(model, gray_of(0), gray_of(1), refine)
-            out = {"image": mix(warped(0), warped(1), decision), "chosen": decision, "raw": raw,
-                   "decision": decision, "index": (decision < 0.5).astype(np.uint16),
-                   "confidence": np.abs(2.0 * raw - 1.0)}
-        elif method == "fast":
-            with Prefetch(gray_of, range(n)) as prefetched:
-                out = decide_stack(model, n, prefetched, refine, progress)
+        if method == "fast":
+            out = decide_stack(model, n, gray_of, refine, progress)
+            if n == 2:  # the pair's map is the weight of frame 0 everywhere
+                out.update(image=mix(warped(0), warped(1), out["decision"]), chosen=out["decision"])
         else:
             run = {"running": partial(faithful.decide_running, refine=refine),
                    "calibration": faithful.decide_calibration,
