@@ -25,6 +25,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from gacn.fusion.blend import clean_index
 from gacn.fusion.decide import decide
 from gacn.fusion.frames import Prefetch
 from gacn.fusion.measure import Candidates, focus_measure
@@ -44,6 +45,15 @@ PAIR_STEP = 4
 #: Most pairs of frames decided by the network per stack, and fewest pixels for a pair.
 MAX_PAIRS = 24
 MIN_PAIR_PIXELS = 64
+#: Most pixels the network computes for one stack, as a multiple of the image's (pairs of frames
+#: beyond it keep the cheap choice): bounds the cost of a stack whatever its content.
+NETWORK_BUDGET = 3.0
+#: Focus measure below which a pixel has no texture in any frame: no frame carries focus
+#: information there, so the network has nothing to decide (about 2.5 grey levels of 8-bit noise).
+NOISE_FLOOR = 1e-4
+#: Side of the median that removes isolated picks from the cheap choice before the pairs are
+#: chosen (each speck would otherwise be a focus boundary).
+SPECK_SIZE = 3
 #: Context (pixels) around a pair's pixels that the network and the boundary filters read.
 DECIDE_MARGIN = 64
 #: Share of the focal range (in frames) that a jump of the best frame must span to count as a
@@ -171,16 +181,19 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
             if progress:
                 progress("measure", k + 1, n_frames)
     assert candidates is not None
-    first, closeness = candidates.best_index, candidates.closeness()
+    first, closeness = clean_index(candidates.best_index, SPECK_SIZE), candidates.closeness()
     lower, upper, mask = _pairs(first, candidates.second_index, closeness, n_frames)
+    mask &= (candidates.best >= NOISE_FLOOR) & (lower != upper)
     del candidates
     index = first.copy()
-    decision = np.ones(first.shape, np.float32)
-    raw = np.ones(first.shape, np.float32)
+    raw = (first == lower).astype(np.float32)
+    decision = raw.copy()
     computed = 0.0
     for p, q, where in _pair_groups(lower, upper, mask):
         box = _grow(where, DECIDE_MARGIN)
         inside = where[box]
+        if computed + inside.size > NETWORK_BUDGET * index.size:
+            continue
         d, r, share = decide(model, gray_of(p)[box], gray_of(q)[box], first[box] == p, inside, refine)
         np.copyto(index[box], np.where(d >= 0.5, p, q).astype(index.dtype), where=inside)
         np.copyto(decision[box], d, where=inside)
