@@ -292,10 +292,12 @@ def metrics(
     from gacn import metrics as m
 
     try:
-        report = m.cli_report(a, b, f, names, as_json)
+        report, notes = m.cli_report(a, b, f, names, as_json)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     typer.echo(report)
+    for note in notes:
+        typer.echo(f"gacn: {note}", err=True)
 
 
 
