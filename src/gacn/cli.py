@@ -59,6 +59,17 @@ def user_errors(func: F) -> F:
 Device = Annotated[str, typer.Option("--device", help="cpu or cuda")]
 
 
+def log_to_stderr() -> None:
+    """Show the package's INFO log messages (e.g. the motion of each frame) as ``gacn: ...`` lines."""
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("gacn: %(message)s"))
+    logger = logging.getLogger("gacn")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 @app.command()
 @user_errors
 def fuse(
@@ -94,8 +105,11 @@ def fuse(
                                  "and the number of frames.")] = False,
     jpeg_quality: Annotated[int, typer.Option("--jpeg-quality", help="Quality of a JPEG output (1..95).")]
     = JPEG_QUALITY,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log each frame's estimated motion.")] = False,
 ) -> None:
     """Fuse photos (a pair or a focus stack) focused at different depths into one sharp image."""
+    if verbose:
+        log_to_stderr()
     check_inputs_exist(images)
     check_jpeg_quality(jpeg_quality)
     preview = map_path.with_name(map_path.stem + "_preview.png") if map_path else None
