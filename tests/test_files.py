@@ -6,8 +6,6 @@ the repository); metadata is checked with a second reader (Pillow) besides gacn'
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -18,6 +16,7 @@ import skimage.data
 import tifffile
 from PIL import Image, ImageCms, ImageOps
 from PIL.TiffImagePlugin import IFDRational
+from test_cli import assert_one_line_error, run
 
 import gacn
 from gacn.io import (
@@ -75,16 +74,6 @@ def portrait_pair(tmp_path: Path) -> tuple[Path, Path, np.ndarray]:
 
 def exif_keys(path: Path) -> dict[str, str]:
     return {d.key(): d.toString() for d in read_metadata(path).exif or ()}
-
-
-def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gacn", *map(str, args)], capture_output=True, text=True, timeout=300)
-
-
-def assert_one_line_error(proc: subprocess.CompletedProcess[str], needle: str) -> None:
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode != 0 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert needle in lines[0], lines[0]
 
 
 # --------------------------------------------------------------------------- orientation

@@ -118,7 +118,7 @@ def fspecial_gaussian(n: int, sigma: float) -> np.ndarray:
     return h
 
 
-def filter2_valid_ordered(kernel: np.ndarray, img: np.ndarray) -> np.ndarray:
+def filter2_valid_ordered(kernel: np.ndarray, img: np.ndarray, block: int = 16) -> np.ndarray:
     """``filter2(kernel, img, 'valid')`` with the reference's order of summation.
 
     Octave's ``conv2`` (``dconv2i``) accumulates the output one kernel weight at a time: the
@@ -126,15 +126,20 @@ def filter2_valid_ordered(kernel: np.ndarray, img: np.ndarray) -> np.ndarray:
     step adding ``weight * shifted image`` (multiply, then add: no fused multiply-add). The
     result equals :func:`filter2_valid` up to round-off, but reproducing that round-off is what
     makes the unregularised ratios of Q_C and Q_Y match the reference in near-flat windows.
+    Bands of ``block`` output rows are done one after the other so that they stay in the CPU
+    cache (twice as fast on a 520x520 image; every output value is summed in the same order).
     """
     kh, kw = kernel.shape
     oh, ow = img.shape[0] - kh + 1, img.shape[1] - kw + 1
     out = np.zeros((oh, ow))
-    term = np.empty_like(out)
-    for q in range(kw - 1, -1, -1):
-        for p in range(kh - 1, -1, -1):
-            np.multiply(img[p : p + oh, q : q + ow], kernel[p, q], out=term)
-            out += term
+    term = np.empty((block, ow))
+    order = [(p, q, kernel[p, q]) for q in range(kw - 1, -1, -1) for p in range(kh - 1, -1, -1)]
+    for r0 in range(0, oh, block):
+        r1 = min(r0 + block, oh)
+        band, part = out[r0:r1], term[: r1 - r0]
+        for p, q, weight in order:
+            np.multiply(img[r0 + p : r1 + p, q : q + ow], weight, out=part)
+            band += part
     return out
 
 
