@@ -176,3 +176,19 @@ def test_metrics_reports_an_undefined_metric_in_one_line(tmp_path: Path) -> None
     assert proc.stdout.split()[2:] == ["Q_Y", "nan"]
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("gacn: Q_Y is undefined") and "Warning" not in proc.stderr
+
+
+def test_fuse_verbose_logs_each_frames_motion_and_keeps_a_registered_stack_whole(tmp_path: Path) -> None:
+    from gacn.fusion.synthetic import make_stack
+
+    stack = make_stack(n_frames=3, size=(120, 160), max_blur=2.0, seed=2)  # pixel-registered
+    paths = []
+    for k, frame in enumerate(stack.frames):
+        paths.append(tmp_path / f"f{k}.png")
+        iio.imwrite(paths[-1], frame)
+    out = tmp_path / "fused.png"
+    proc = run("fuse", *paths, "-o", out, "-v")
+    assert proc.returncode == 0, proc.stderr
+    motion = [ln for ln in proc.stderr.splitlines() if "estimated motion" in ln]
+    assert len(motion) == 2 and all("not warped" in ln for ln in motion), proc.stderr
+    assert iio.imread(out).shape == (120, 160, 3)  # nothing cropped

@@ -240,6 +240,10 @@ def test_layouts(tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "i32.tif", rgb[..., 0].astype(np.int32))
     with pytest.raises(InputError, match="unsupported dtype int32"):
         read_image(tmp_path / "i32.tif")
+    table = np.zeros((3, 256), np.uint16)
+    table[:, :4] = [[0, 65535, 0, 0], [0, 0, 65535, 0], [0, 0, 0, 65535]]
+    tifffile.imwrite(tmp_path / "pal.tif", np.array([[0, 1], [2, 3]], np.uint8), photometric="palette", colormap=table)
+    assert read_image(tmp_path / "pal.tif").tolist() == [[[0, 0, 0], [65535, 0, 0]], [[0, 65535, 0], [0, 0, 65535]]]
     tifffile.imwrite(tmp_path / "planar.tif", np.moveaxis(rgb, -1, 0), photometric="rgb", planarconfig="separate")
     assert np.array_equal(read_image(tmp_path / "planar.tif"), rgb)
     tifffile.imwrite(tmp_path / "f64.tif", rgb[..., 0] / 255.0)

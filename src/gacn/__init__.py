@@ -38,6 +38,7 @@ TILE = 256
 
 
 def __getattr__(name: str) -> Any:
+    """Import a name of :data:`_LAZY` from the pipeline on first access (PEP 562)."""
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value

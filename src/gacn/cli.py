@@ -63,10 +63,11 @@ def log_to_stderr() -> None:
     """Show the package's INFO log messages (e.g. the motion of each frame) as ``gacn: ...`` lines."""
     import logging
 
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("gacn: %(message)s"))
     logger = logging.getLogger("gacn")
-    logger.addHandler(handler)
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("gacn: %(message)s"))
+        logger.addHandler(handler)
     logger.setLevel(logging.INFO)
 
 

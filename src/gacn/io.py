@@ -20,6 +20,7 @@ Files (the rules are listed in the README's "Files" section):
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from dataclasses import dataclass
@@ -79,11 +80,16 @@ class Metadata:
     orientation: int = 1
 
 
+@functools.cache
 def _exiv2() -> Any:
-    """Import exiv2 on first use (it is not needed for ``gacn --help``) with its log muted."""
+    """Import exiv2 on first use (``gacn --help`` does without it), mute its log, and set up
+    its XMP parser and gacn's namespace once, before any thread uses them (neither is
+    thread-safe; Dask workers may run jobs in threads)."""
     import exiv2
 
     exiv2.LogMsg.setLevel(exiv2.LogMsg.Level.mute)
+    exiv2.XmpParser.initialize()
+    exiv2.XmpProperties.registerNs(*XMP_NS)
     return exiv2
 
 
@@ -145,6 +151,7 @@ def _pixel_limit() -> int:
 
 
 def _decode_tiff(path: Path) -> np.ndarray:
+    """The pixels of a single-image TIFF (reduced-size previews ignored), palette expanded."""
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
@@ -160,13 +167,14 @@ def _decode_tiff(path: Path) -> np.ndarray:
                              "over the limit of what gacn reads")
         data = page.asarray()
         if page.photometric == tifffile.PHOTOMETRIC.PALETTE:
-            data = np.moveaxis(tifffile.apply_colormap(data, page.colormap), 0, -1)
+            data = np.moveaxis(page.colormap[:, data], 0, -1)  # (3, 2**bits) 16-bit colour table
         elif page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and data.ndim == 3:
             data = np.moveaxis(data, 0, -1)
     return data
 
 
 def _decode_pillow(path: Path, head: bytes) -> np.ndarray:
+    """The pixels of a single-image file Pillow reads (palette expanded, 1-bit as 0/255)."""
     from PIL import Image
 
     with warnings.catch_warnings():
@@ -178,6 +186,7 @@ def _decode_pillow(path: Path, head: bytes) -> np.ndarray:
                                  "reads one image per file (give the frames of a stack as separate files)")
             if im.mode in ("CMYK", "LAB", "HSV"):
                 raise InputError(f"{path}: {im.mode} images are not supported; convert it to RGB first")
+            # byte 24 of a PNG is the bit depth in its IHDR header
             if im.format == "PNG" and head[24:25] == b"\x10" and im.mode in ("RGB", "RGBA"):
                 return _decode_png16(path)
             if im.mode in ("P", "PA", "RGBa", "YCbCr"):
@@ -199,7 +208,7 @@ def _decode_png16(path: Path) -> np.ndarray:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as uint8/uint16/float32, gray (H, W) or RGB (H, W, 3), upright.
+    """Read an image file as uint8, uint16 or float, gray (H, W) or RGB (H, W, 3), upright.
 
     Parameters
     ----------
@@ -450,7 +459,6 @@ def _write_metadata(tmp: Path, image: np.ndarray, metadata: Metadata, frames: in
         if datum.key() not in ("Xmp.tiff.Orientation", "Xmp.exif.PixelXDimension", "Xmp.exif.PixelYDimension"):
             xmp.add(datum)
     if frames is not None:
-        ex.XmpProperties.registerNs(*XMP_NS)
         xmp[f"Xmp.{XMP_NS[1]}.FrameCount"] = str(frames)
     target.setExifData(exif)
     target.setXmpData(xmp)
