@@ -15,7 +15,8 @@ Files (the rules are listed in the README's "Files" section):
   upright with orientation 1.
 * Metadata (EXIF, XMP) is read and written with exiv2 (python-exiv2), the library of
   darktable, digiKam and GIMP, which handles JPEG, PNG and TIFF alike whatever the bit depth;
-  the ICC profile is written by the pixel writer (tifffile or Pillow).
+  the ICC profile is written with the pixels (tifffile, Pillow, or for 16-bit colour PNG, which
+  OpenCV encodes, Pillow's PNG chunk writer).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from __future__ import annotations
 import functools
 import os
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
@@ -425,7 +427,8 @@ def _write_pixels(tmp: Path, image: np.ndarray, fmt: str, icc: bytes | None, jpe
         ok, encoded = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))  # Pillow has no 16-bit RGB
         if not ok:
             raise OSError("OpenCV could not encode the PNG")
-        tmp.write_bytes(encoded.tobytes())
+        with open(tmp, "wb") as fh:
+            _png_with_profile(fh, encoded.tobytes(), icc)
     else:
         from PIL import Image
 
@@ -433,6 +436,19 @@ def _write_pixels(tmp: Path, image: np.ndarray, fmt: str, icc: bytes | None, jpe
         options = {"quality": jpeg_quality, "subsampling": "4:4:4" if jpeg_quality >= 90 else "4:2:0"} \
             if fmt == "JPEG" else {}
         Image.fromarray(image).save(tmp, format=fmt, icc_profile=icc, **options)
+
+
+def _png_with_profile(fh: BinaryIO, png: bytes, icc: bytes | None) -> None:
+    """Write ``png`` with an iCCP chunk holding ``icc`` right after its header, as Pillow names and
+    compresses it (OpenCV cannot embed a profile; exiv2 would write the chunk with an empty name,
+    which libpng rejects)."""
+    from PIL import PngImagePlugin
+
+    header = 8 + 8 + 13 + 4  # signature, then IHDR: length and type, 13 data bytes, CRC
+    fh.write(png[:header])
+    if icc:
+        PngImagePlugin.putchunk(fh, b"iCCP", b"ICC Profile\0\0", zlib.compress(icc))
+    fh.write(png[header:])
 
 
 def _write_metadata(tmp: Path, image: np.ndarray, metadata: Metadata, frames: int | None) -> None:
