@@ -236,6 +236,9 @@ def test_layouts(tmp_path: Path) -> None:
     assert np.array_equal(read_image(tmp_path / "p.png"), np.asarray(palette.convert("RGB")))
     Image.fromarray(rgb[..., 0] > 100).save(tmp_path / "bits.png")
     assert set(np.unique(read_image(tmp_path / "bits.png"))) <= {0, 255}
+    Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(tmp_path / "g16.pgm")  # Pillow reads it as int32
+    assert np.array_equal(read_image(tmp_path / "g16.pgm"), rgb[..., 0].astype(np.uint16) * 257)
+    assert normalize_layout(np.arange(4, dtype=">u2").reshape(2, 2)).dtype == np.uint16  # big-endian
     tifffile.imwrite(tmp_path / "i32.tif", rgb[..., 0].astype(np.int32))
     with pytest.raises(InputError, match="unsupported dtype int32"):
         read_image(tmp_path / "i32.tif")

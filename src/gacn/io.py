@@ -196,6 +196,11 @@ def _decode_pillow(path: Path, head: bytes) -> np.ndarray:
             elif im.mode in ("1", "La"):
                 im = im.convert("L" if im.mode == "1" else "LA")
             data = np.asarray(im)
+    if im.mode == "I":  # Pillow's 32-bit mode, e.g. for a 16-bit PGM: 16-bit data if it fits
+        if data.min() < 0 or data.max() > 65535:
+            raise InputError(f"{path}: 32-bit integer pixels outside 0..65535 are not supported; "
+                             "save it as 8- or 16-bit or as float in 0..1")
+        data = data.astype(np.uint16)
     return data
 
 
@@ -271,6 +276,8 @@ def normalize_layout(image: np.ndarray, name: str = "image") -> np.ndarray:
         raise InputError(f"{name}: unsupported image shape {image.shape}")
     if image.size == 0:
         raise InputError(f"{name}: the image is empty ({image.shape[1]}x{image.shape[0]} pixels)")
+    if not image.dtype.isnative:  # e.g. big-endian 16-bit data
+        image = image.astype(image.dtype.newbyteorder("="))
     if image.dtype == np.bool_:
         image = image.astype(np.uint8) * 255
     if np.issubdtype(image.dtype, np.floating):
