@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
-from gacn.fusion.align import common_box, estimate_transform, warp_image
+from gacn.fusion.align import common_box, estimate_transform, max_motion, warp_image
 from gacn.fusion.synthetic import make_stack
 from gacn.io import to_gray_float
 
@@ -51,3 +53,26 @@ def test_common_box_is_covered_by_every_frame() -> None:
         y = m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
         assert x.min() >= -1e-3 and y.min() >= -1e-3 and x.max() <= 119.001 and y.max() <= 99.001
     assert rows.stop - rows.start > 90 and cols.stop - cols.start > 110
+
+
+def test_registered_frames_give_the_exact_identity_and_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    s = make_stack(n_frames=3, size=(120, 160), max_blur=2.0, seed=2)  # no shift, no breathing
+    ref = to_gray_float(s.frames[1])
+    with caplog.at_level(logging.INFO, logger="gacn.fusion.align"):
+        found = estimate_transform(ref, to_gray_float(s.frames[0]))
+    assert found.tolist() == np.eye(2, 3).tolist()
+    assert "not warped" in caplog.text and "px" in caplog.text
+    moved = estimate_transform(ref, to_gray_float(np.roll(s.frames[0], 1, axis=1)))
+    assert max_motion(moved, ref.shape) > 0.5
+
+
+def test_registered_stack_is_not_warped_or_cropped() -> None:
+    """With alignment on, a pixel-registered stack fuses to exactly the no-alignment result."""
+    import gacn
+
+    s = make_stack(n_frames=3, size=(120, 160), max_blur=2.0, seed=4)
+    aligned = gacn.fuse(s.frames, align=True)
+    plain = gacn.fuse(s.frames, align=False)
+    assert aligned.image.shape == s.frames[0].shape
+    assert np.array_equal(aligned.image, plain.image)
+    assert np.array_equal(aligned.index_map, plain.index_map)

@@ -135,3 +135,62 @@ def test_corrupt_weights(tmp_path: Path, pair_files: tuple[Path, Path, np.ndarra
     out = tmp_path / "o.png"
     assert_one_line_error(run("fuse", a, b, "-o", out, "--weights", bad), "weights")
     assert not out.exists()
+
+
+def test_help_and_fast_errors_do_not_import_torch(tmp_path: Path) -> None:
+    """`gacn --help` and the errors found before work start without torch and the pipeline
+    (they took 2-3 s with them; `python benchmarks/bench_startup.py` times them)."""
+    probe = ("import sys, gacn.cli\n"
+             "try:\n    gacn.cli.app(['fuse', 'missing.png', 'x.png', '-o', 'y.png'])\n"
+             "except SystemExit as exit:\n    print(exit.code)\n"
+             "print(sorted(m for m in ('torch', 'gacn.fusion.stack', 'gacn.model', 'exiv2') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == ["2", "[]"], proc.stdout + proc.stderr
+    assert "input file not found: missing.png" in proc.stderr
+
+
+def test_fuse_defaults_match_the_pipeline() -> None:
+    """gacn.fuse spells its defaults out (for the lazy import); they must stay the pipeline's."""
+    import inspect
+
+    import gacn
+    from gacn.fusion.stack import DEFAULT_METHOD, DEFAULT_STRATEGY, METHODS, STRATEGIES
+    from gacn.fusion.tiling import TILE
+
+    params = inspect.signature(gacn.fuse).parameters
+    assert params["strategy"].default == DEFAULT_STRATEGY and params["tile"].default == TILE
+    assert params["method"].default == DEFAULT_METHOD
+    assert gacn.STRATEGIES == STRATEGIES and gacn.METHODS == METHODS
+    assert gacn.FusionResult.__name__ == "FusionResult"
+
+
+def test_metrics_reports_an_undefined_metric_in_one_line(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (32, 32), dtype=np.uint8)
+    b = rng.integers(0, 256, (32, 32), dtype=np.uint8)
+    a[:12, :12] = b[:12, :12] = 0  # both sources exactly flat over 7x7 windows: Q_Y is 0/0 there
+    paths = []
+    for name, img in zip("abf", (a, b, a // 2 + b // 2)):
+        paths.append(tmp_path / f"{name}.png")
+        iio.imwrite(paths[-1], img)
+    proc = run("metrics", *paths, "--metrics", "Q_G,Q_Y")
+    assert proc.returncode == 0
+    assert proc.stdout.split()[2:] == ["Q_Y", "nan"]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gacn: Q_Y is undefined") and "Warning" not in proc.stderr
+
+
+def test_fuse_verbose_logs_each_frames_motion_and_keeps_a_registered_stack_whole(tmp_path: Path) -> None:
+    from gacn.fusion.synthetic import make_stack
+
+    stack = make_stack(n_frames=3, size=(120, 160), max_blur=2.0, seed=2)  # pixel-registered
+    paths = []
+    for k, frame in enumerate(stack.frames):
+        paths.append(tmp_path / f"f{k}.png")
+        iio.imwrite(paths[-1], frame)
+    out = tmp_path / "fused.png"
+    proc = run("fuse", *paths, "-o", out, "-v")
+    assert proc.returncode == 0, proc.stderr
+    motion = [ln for ln in proc.stderr.splitlines() if "estimated motion" in ln]
+    assert len(motion) == 2 and all("not warped" in ln for ln in motion), proc.stderr
+    assert iio.imread(out).shape == (120, 160, 3)  # nothing cropped

@@ -300,11 +300,12 @@ def test_cli_report(tmp_path):
         p = tmp_path / f"{name}.png"
         iio.imwrite(p, img.astype(np.uint8))
         paths.append(p)
-    text = metrics.cli_report(*paths, names="Q_G,Q_M")
+    text, notes = metrics.cli_report(*paths, names="Q_G,Q_M")
+    assert notes == []
     lines = text.splitlines()
     assert [ln.split()[0] for ln in lines] == ["Q_G", "Q_M"]
     assert float(lines[1].split()[1]) == pytest.approx(REGISTRY["Q_M"](A, B, F_AVG), rel=1e-9)
-    js = json.loads(metrics.cli_report(*paths, as_json=True))
+    js = json.loads(metrics.cli_report(*paths, as_json=True)[0])
     assert list(js) == NAMES
     with pytest.raises(ValueError, match="known names"):
         metrics.cli_report(*paths, names="Q_X")
@@ -355,3 +356,58 @@ def test_map_accuracy_and_iou():
     assert map_accuracy(soft > 0.5, truth.astype(bool)) == 1.0
     with pytest.raises(ValueError):
         map_iou(pred, truth[:1])
+
+
+# --------------------------------------------------------------------------- Q_C / Q_Y on real pairs
+
+LYTRO = Path(os.environ.get("GACN_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data")) / "pairs" / "lytro"
+RGB2GRAY = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])
+
+
+def _lytro_gray(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sources 1 and 2 of ``lytro_NN`` as MATLAB's rgb2gray makes them (float64 0..255)."""
+    import imageio.v3 as iio
+
+    path = LYTRO / f"lytro_{n:02d}_1.png"
+    if not path.is_file():
+        pytest.skip(f"Lytro pairs not found at {LYTRO} (set GACN_DATA)")
+    return tuple(np.floor(iio.imread(LYTRO / f"lytro_{n:02d}_{k}.png")[..., :3].astype(np.float64) @ RGB2GRAY + 0.5)
+                 for k in (1, 2))
+
+
+def _issue_fusions(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two fusions of the reference checks: the 8x8 spatial-frequency block rule and 0.3 A + 0.7 B."""
+    from scipy.ndimage import uniform_filter
+
+    def sf(x: np.ndarray) -> np.ndarray:
+        rf, cf = np.zeros_like(x), np.zeros_like(x)
+        rf[:, 1:] = (x[:, 1:] - x[:, :-1]) ** 2
+        cf[1:, :] = (x[1:, :] - x[:-1, :]) ** 2
+        return uniform_filter(rf + cf, 8)
+
+    return np.where(sf(a) >= sf(b), a, b), np.floor(0.3 * a + 0.7 * b + 0.5)
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize(("pair", "crop", "expect"), [
+    (19, (slice(150, 294), slice(350, 494)), {"Q_C": (0.7500402507, 0.7286370157)}),
+    (5, (slice(None), slice(None)), {"Q_C": (0.752066686, 0.7937766765), "Q_Y": (0.9576704965, 0.9248052181)}),
+])
+def test_q_c_q_y_match_the_toolbox_on_lytro(pair, crop, expect):
+    """Values of the reference toolbox (Octave) where a separable or pairwise-summed window gave
+    Q_C off by 8e-4 / 4.6e-3 (crop) or NaN (whole image)."""
+    a, b = (x[crop] for x in _lytro_gray(pair))
+    for f, k in zip(_issue_fusions(a, b), (0, 1)):
+        for name, values in expect.items():
+            got = REGISTRY[name](a, b, f)
+            assert abs(got - values[k]) <= 1e-9 * values[k] + ATOL, (name, k, got, values[k])
+
+
+@pytest.mark.filterwarnings("error")
+def test_q_y_nan_where_the_toolbox_is_nan_without_warnings():
+    a, b = _lytro_gray(2)
+    f = _issue_fusions(a, b)[1]
+    result = compute(a.astype(np.uint8), b.astype(np.uint8), f.astype(np.uint8), names="Q_G,Q_Y")
+    assert math.isfinite(result["Q_G"]) and math.isnan(result["Q_Y"])
+    notes = metrics.undefined_notes(result)
+    assert len(notes) == 1 and notes[0].startswith("Q_Y is undefined") and "flat" in notes[0]

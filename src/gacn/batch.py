@@ -226,7 +226,7 @@ def fuse_job(
 
     import gacn
     from gacn.fusion.frames import read_frame
-    from gacn.io import write_image
+    from gacn.io import read_metadata, write_image
 
     if threads and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
@@ -248,7 +248,7 @@ def fuse_job(
             else:
                 fmap = result.index_map.astype(np.uint8 if len(job.inputs) <= 256 else np.uint16)
             write_image(job.map_path(out_dir), fmap)
-        write_image(job.output_path(out_dir), result.image)
+        write_image(job.output_path(out_dir), result.image, read_metadata(job.inputs[0]), frames=len(job.inputs))
         times["write_s"] = time.perf_counter() - t2
         status, error, shape = "ok", "", result.image.shape
     except Exception as exc:  # noqa: BLE001 -- a bad job is a row, not a crash: the other jobs go on

@@ -11,7 +11,17 @@ from typing import Annotated, Any, TypeVar
 import numpy as np
 import typer
 
-from gacn.io import InputError, check_writable, output_folder, write_image
+from gacn.io import (
+    JPEG_QUALITY,
+    InputError,
+    check_image_output,
+    check_inputs_exist,
+    check_jpeg_quality,
+    check_writable,
+    output_folder,
+    read_metadata,
+    write_image,
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -49,13 +59,26 @@ def user_errors(func: F) -> F:
 Device = Annotated[str, typer.Option("--device", help="cpu or cuda")]
 
 
+def log_to_stderr() -> None:
+    """Show the package's INFO log messages (e.g. the motion of each frame) as ``gacn: ...`` lines."""
+    import logging
+
+    logger = logging.getLogger("gacn")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("gacn: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 @app.command()
 @user_errors
 def fuse(
     images: Annotated[list[Path], typer.Argument(
         help="Two or more images of one scene focused at different depths, in focus order: files, "
              "folders (their images, sorted by name) or quoted glob patterns.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Fused image to write (PNG, TIFF, JPEG).")],
+    output: Annotated[Path, typer.Option(
+        "-o", "--output", help="Fused image to write; the format follows the extension: .png, .tif/.tiff, .jpg/.jpeg.")],
     map_path: Annotated[Path | None, typer.Option(
         "--map", help="Also write the map: for two images the decision map (8-bit PNG, weight of image 1); "
                       "for more the source index per pixel (depth map; 8-bit, 16-bit over 256 frames) and a "
@@ -81,8 +104,24 @@ def fuse(
                                      "published method's map).")] = True,
     weights: Annotated[Path | None, typer.Option("--weights", help="safetensors weights (default: shipped).")] = None,
     device: Device = "cpu",
+    strip_metadata: Annotated[bool, typer.Option(
+        "--strip-metadata", help="Write the pixels only; by default the output carries the first image's EXIF "
+                                 "(upright: orientation 1, no thumbnail), XMP and ICC profile, the software "
+                                 "and the number of frames.")] = False,
+    jpeg_quality: Annotated[int, typer.Option("--jpeg-quality", help="Quality of a JPEG output (1..95).")]
+    = JPEG_QUALITY,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log each frame's estimated motion.")] = False,
 ) -> None:
     """Fuse photos (a pair or a focus stack) focused at different depths into one sharp image."""
+    if verbose:
+        log_to_stderr()
+    check_inputs_exist(images)
+    check_jpeg_quality(jpeg_quality)
+    preview = map_path.with_name(map_path.stem + "_preview.png") if map_path else None
+    targets = [output] + [p for p in (map_path, preview, confidence_path) if p]
+    for target in targets:
+        check_image_output(target, images)
+
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -106,8 +145,6 @@ def fuse(
         raise InputError(f"need at least two images to fuse, got {len(files)}")
     if tile < 16:
         raise InputError(f"--tile must be at least 16, got {tile}")
-    preview = map_path.with_name(map_path.stem + "_preview.png") if map_path else None
-    targets = [output] + [p for p in (map_path, preview, confidence_path) if p]
     for target in targets:
         check_writable(target, files)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -123,7 +160,8 @@ def fuse(
 
         result = gacn.fuse(files, weights=weights, device=device, method=method, strategy=strategy, align=align, crop=crop,
                            tile=tile, progress=report, refine=refine)
-    write_image(output, result.image)
+    write_image(output, result.image, None if strip_metadata else read_metadata(files[0]), frames=len(files),
+                jpeg_quality=jpeg_quality)
     if map_path and preview:
         if len(files) == 2:
             write_image(map_path, np.clip(np.rint(result.decision_map * 255), 0, 255).astype(np.uint8))
@@ -302,10 +340,12 @@ def metrics(
     from gacn import metrics as m
 
     try:
-        report = m.cli_report(a, b, f, names, as_json)
+        report, notes = m.cli_report(a, b, f, names, as_json)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     typer.echo(report)
+    for note in notes:
+        typer.echo(f"gacn: {note}", err=True)
 
 
 

@@ -1,59 +1,271 @@
-"""Reading and writing images, and the dtype/range conventions of the package.
+"""Reading and writing images, their metadata, and the dtype/range conventions of the package.
 
 Conventions (as in scikit-image): uint8 images span 0..255, uint16 images 0..65535, and float
 images 0..1. Gray images are 2-D ``(H, W)``, colour images ``(H, W, 3)``; an alpha channel is
 dropped on reading. Internally the network works on float32 gray in 0..1 (luma with Rec. 601
 weights, as MATLAB's ``rgb2gray``).
+
+Files (the rules are listed in the README's "Files" section):
+
+* Pixels are decoded by tifffile (TIFF, recognised by content, whatever the extension),
+  Pillow (PNG, JPEG, GIF, BMP, WebP, ...) and OpenCV (16-bit colour PNG, which Pillow reduces
+  to 8 bits). One image per file: multi-page TIFF and animated GIF/PNG/WebP are refused, and
+  so are CMYK and Lab images.
+* The EXIF orientation is applied on reading, so arrays are upright; outputs are stored
+  upright with orientation 1.
+* Metadata (EXIF, XMP) is read and written with exiv2 (python-exiv2), the library of
+  darktable, digiKam and GIMP, which handles JPEG, PNG and TIFF alike whatever the bit depth;
+  the ICC profile is written with the pixels (tifffile, Pillow, or for 16-bit colour PNG, which
+  OpenCV encodes, Pillow's PNG chunk writer).
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import warnings
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import imageio.v3 as iio
 import numpy as np
-import tifffile
+
+if TYPE_CHECKING:
+    import exiv2
 
 #: Rec. 601 luma weights, as MATLAB's rgb2gray.
 LUMA = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103], dtype=np.float32)
 
 _TIFF = {".tif", ".tiff"}
+#: Output formats by file extension.
+OUTPUT_FORMATS = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".jpeg": "JPEG"}
+#: Default JPEG quality of outputs (Pillow's 1..95 scale; 95 is its recommended maximum).
+JPEG_QUALITY = 95
+#: EXIF tags of the first IFD that describe the stored pixels of the source, not the photo.
+_STRUCTURE_TAGS = {
+    "ImageWidth", "ImageLength", "BitsPerSample", "Compression", "PhotometricInterpretation",
+    "StripOffsets", "SamplesPerPixel", "RowsPerStrip", "StripByteCounts", "PlanarConfiguration",
+    "TileWidth", "TileLength", "TileOffsets", "TileByteCounts", "SampleFormat", "Predictor",
+    "ExtraSamples", "NewSubfileType", "SubfileType", "SubIFDs", "InterColorProfile", "XMLPacket",
+    "JPEGTables", "YCbCrSubSampling", "YCbCrPositioning", "Orientation", "Software",
+}
+#: The custom XMP namespace for the frame count of a fused stack.
+XMP_NS = ("https://github.com/gacn/gacn/ns/1.0/", "gacn")
+_TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
 
 
 class InputError(ValueError):
     """A user-facing problem with the inputs (missing file, bad size, bad dtype...)."""
 
 
+@dataclass
+class Metadata:
+    """What an output carries over from its reference frame.
+
+    Attributes
+    ----------
+    exif : exiv2.ExifData or None
+        A copy of the EXIF entries of the source (all of them; :func:`write_image` leaves out
+        the orientation, the thumbnail and the tags that describe the source's pixel layout).
+    xmp : exiv2.XmpData or None
+        A copy of the XMP entries of the source.
+    icc : bytes or None
+        The ICC colour profile of the source.
+    orientation : int
+        The EXIF orientation of the source (1..8; 1 when absent or invalid).
+    """
+
+    exif: exiv2.ExifData | None = None
+    xmp: exiv2.XmpData | None = None
+    icc: bytes | None = None
+    orientation: int = 1
+
+
+@functools.cache
+def _exiv2() -> Any:
+    """Import exiv2 on first use (``gacn --help`` does without it), mute its log, and set up
+    its XMP parser and gacn's namespace once, before any thread uses them (neither is
+    thread-safe; Dask workers may run jobs in threads)."""
+    import exiv2
+
+    exiv2.LogMsg.setLevel(exiv2.LogMsg.Level.mute)
+    exiv2.XmpParser.initialize()
+    exiv2.XmpProperties.registerNs(*XMP_NS)
+    return exiv2
+
+
+def read_metadata(path: str | os.PathLike) -> Metadata:
+    """Read the EXIF, XMP, ICC profile and orientation of an image file.
+
+    A file whose metadata exiv2 cannot parse gives an empty :class:`Metadata` (its pixels may
+    still be readable; :func:`read_image` reports the file if they are not).
+
+    Examples
+    --------
+    >>> read_metadata("no-such-file.png").orientation
+    1
+    """
+    ex = _exiv2()
+    try:
+        image = ex.ImageFactory.open(str(path))
+        image.readMetadata()
+    except ex.Exiv2Error:
+        return Metadata()
+    # Copies: the entries of image.exifData() live in (and die with) the exiv2 image.
+    exif, xmp = ex.ExifData(), ex.XmpData()
+    for datum in image.exifData():
+        exif.add(datum)
+    for datum in image.xmpData():
+        xmp.add(datum)
+    icc = bytes(image.iccProfile().data()) if image.iccProfileDefined() else None
+    orientation = 1
+    for datum in exif:
+        if datum.key() == "Exif.Image.Orientation" and datum.count() == 1:
+            value = datum.toInt64()
+            orientation = value if 1 <= value <= 8 else 1
+    return Metadata(exif=exif, xmp=xmp, icc=icc, orientation=orientation)
+
+
+def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn stored pixels upright according to an EXIF orientation value (1..8).
+
+    The eight values are the flips and quarter turns of TIFF/EXIF, as Pillow's
+    ``ImageOps.exif_transpose`` applies them (2: mirror, 3: half turn, 4: vertical mirror,
+    5: transpose, 6: quarter turn clockwise, 7: transverse, 8: quarter turn anticlockwise).
+
+    Examples
+    --------
+    >>> apply_orientation(np.array([[1, 2], [3, 4]]), 6).tolist()
+    [[3, 1], [4, 2]]
+    """
+    turns = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+             5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+             8: lambda a: np.rot90(a, 1)}
+    return np.ascontiguousarray(turns.get(orientation, turns[1])(image))
+
+
+def _pixel_limit() -> int:
+    """Largest pixel count read: Pillow's decompression-bomb limit, for every format."""
+    from PIL import Image
+
+    return 2 * int(Image.MAX_IMAGE_PIXELS or 2**62)
+
+
+def _decode_tiff(path: Path) -> np.ndarray:
+    """The pixels of a single-image TIFF (reduced-size previews ignored), palette expanded."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        pages = [p for p in tif.pages if not p.subfiletype & tifffile.FILETYPE.REDUCEDIMAGE]
+        if len(pages) != 1:
+            raise InputError(f"{path}: a TIFF with {len(pages)} full-size pages; gacn reads one image per file "
+                             "(give the frames of a stack as separate files)")
+        page = pages[0]
+        if page.photometric == tifffile.PHOTOMETRIC.SEPARATED:
+            raise InputError(f"{path}: CMYK images are not supported; convert it to RGB first")
+        if int(np.prod(page.shape)) > _pixel_limit() * 4:
+            raise InputError(f"{path}: the header claims {page.imagewidth}x{page.imagelength} pixels, "
+                             "over the limit of what gacn reads")
+        data = page.asarray()
+        if page.photometric == tifffile.PHOTOMETRIC.PALETTE:
+            data = np.moveaxis(page.colormap[:, data], 0, -1)  # (3, 2**bits) 16-bit colour table
+        elif page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and data.ndim == 3:
+            data = np.moveaxis(data, 0, -1)
+    return data
+
+
+def _decode_pillow(path: Path, head: bytes) -> np.ndarray:
+    """The pixels of a single-image file Pillow reads (palette expanded, 1-bit as 0/255)."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as im:
+            frames = getattr(im, "n_frames", 1)
+            if frames > 1:
+                raise InputError(f"{path}: an animated or multi-page {im.format} with {frames} frames; gacn "
+                                 "reads one image per file (give the frames of a stack as separate files)")
+            if im.mode in ("CMYK", "LAB", "HSV"):
+                raise InputError(f"{path}: {im.mode} images are not supported; convert it to RGB first")
+            # byte 24 of a PNG is the bit depth in its IHDR header
+            if im.format == "PNG" and head[24:25] == b"\x10" and im.mode in ("RGB", "RGBA"):
+                return _decode_png16(path)
+            if im.mode in ("P", "PA", "RGBa", "YCbCr"):
+                im = im.convert("RGBA" if im.mode != "YCbCr" else "RGB")
+            elif im.mode in ("1", "La"):
+                im = im.convert("L" if im.mode == "1" else "LA")
+            data = np.asarray(im)
+    if im.mode == "I":  # Pillow's 32-bit mode, e.g. for a 16-bit PGM: 16-bit data if it fits
+        if data.min() < 0 or data.max() > 65535:
+            raise InputError(f"{path}: 32-bit integer pixels outside 0..65535 are not supported; "
+                             "save it as 8- or 16-bit or as float in 0..1")
+        data = data.astype(np.uint16)
+    return data
+
+
+def _decode_png16(path: Path) -> np.ndarray:
+    """16-bit colour PNG through OpenCV (Pillow would reduce it to 8 bits)."""
+    import cv2
+
+    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if data is None:
+        raise InputError(f"cannot read image {path}: corrupt PNG data")
+    return cv2.cvtColor(data, cv2.COLOR_BGRA2RGB if data.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as uint8/uint16/float32, gray (H, W) or RGB (H, W, 3).
+    """Read an image file as uint8, uint16 or float, gray (H, W) or RGB (H, W, 3), upright.
 
     Parameters
     ----------
     path : str or PathLike
-        PNG, JPEG, TIFF or any format imageio reads.
+        TIFF, PNG, JPEG, or any single-image format Pillow reads. The format is recognised by
+        the content, not the extension.
 
     Returns
     -------
     ndarray
+        The pixels turned upright by the EXIF orientation of the file; palette images are
+        expanded to RGB, alpha is dropped, 1-bit images become 0/255.
 
     Raises
     ------
     InputError
-        If the file is missing or cannot be decoded as an image.
+        If the file is missing or cannot be decoded, holds several images (multi-page TIFF,
+        animated GIF), is CMYK or Lab, or breaks a value rule of :func:`normalize_layout`.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"input file not found: {path}")
     try:
-        image = tifffile.imread(path) if path.suffix.lower() in _TIFF else iio.imread(path)
-    except Exception as exc:  # imageio raises many kinds of errors for undecodable files
+        with open(path, "rb") as fh:
+            head = fh.read(32)
+        if not head:
+            raise InputError(f"cannot read image {path}: the file is empty")
+        image = _decode_tiff(path) if head[:4] in _TIFF_MAGIC else _decode_pillow(path, head)
+    except InputError:
+        raise
+    except MemoryError:
+        raise InputError(f"cannot read image {path}: not enough memory for its size") from None
+    except Exception as exc:  # decoders raise many kinds of errors for undecodable files
         raise InputError(f"cannot read image {path}: {exc.__class__.__name__}") from None
-    return normalize_layout(np.asarray(image), str(path))
+    image = normalize_layout(np.asarray(image), str(path))
+    return apply_orientation(image, read_metadata(path).orientation)
 
 
 def normalize_layout(image: np.ndarray, name: str = "image") -> np.ndarray:
-    """Return a (H, W) or (H, W, 3) array with a supported dtype; drop alpha, expand 2-channel gray."""
+    """Return a (H, W) or (H, W, 3) array with a supported dtype and values.
+
+    Drops alpha ((H, W, 4) -> RGB, (H, W, 2) -> gray) and squeezes (H, W, 1). bool becomes
+    0/255 uint8. Float images must be finite and within 0..1; integer types other than uint8
+    and uint16 are refused (their range is ambiguous).
+
+    Raises
+    ------
+    InputError
+        Unsupported shape or dtype, an empty image, NaN or infinite pixels, floats outside 0..1.
+    """
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
     if image.ndim == 3 and image.shape[2] == 4:
@@ -62,10 +274,21 @@ def normalize_layout(image: np.ndarray, name: str = "image") -> np.ndarray:
         image = image[..., 0]
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
         raise InputError(f"{name}: unsupported image shape {image.shape}")
+    if image.size == 0:
+        raise InputError(f"{name}: the image is empty ({image.shape[1]}x{image.shape[0]} pixels)")
+    if not image.dtype.isnative:  # e.g. big-endian 16-bit data
+        image = image.astype(image.dtype.newbyteorder("="))
     if image.dtype == np.bool_:
         image = image.astype(np.uint8) * 255
-    if image.dtype not in (np.uint8, np.uint16) and not np.issubdtype(image.dtype, np.floating):
-        raise InputError(f"{name}: unsupported dtype {image.dtype} (use uint8, uint16 or float)")
+    if np.issubdtype(image.dtype, np.floating):
+        lo, hi = float(np.min(image)), float(np.max(image))
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise InputError(f"{name}: the image has NaN or infinite pixels")
+        if lo < 0.0 or hi > 1.0:
+            raise InputError(f"{name}: float pixels must lie in 0..1, found {lo:.4g}..{hi:.4g} "
+                             "(scale the image, or save it as 8- or 16-bit)")
+    elif image.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"{name}: unsupported dtype {image.dtype} (use uint8, uint16 or float in 0..1)")
     return image
 
 
@@ -96,6 +319,26 @@ def to_gray_float(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(f, dtype=np.float32)
 
 
+def output_format(path: str | os.PathLike) -> str:
+    """The format an output path is written in, from its extension.
+
+    Raises
+    ------
+    InputError
+        For any extension other than .png, .tif/.tiff and .jpg/.jpeg.
+
+    Examples
+    --------
+    >>> output_format("fused.TIF")
+    'TIFF'
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise InputError(f"cannot write {path}: unknown output format {suffix or '(no extension)'!r}; "
+                         "use .png, .tif/.tiff or .jpg/.jpeg")
+    return OUTPUT_FORMATS[suffix]
+
+
 def check_writable(path: str | os.PathLike, inputs: list[Path] | None = None) -> Path:
     """Check that ``path`` can be written and is not one of ``inputs``.
 
@@ -115,6 +358,31 @@ def check_writable(path: str | os.PathLike, inputs: list[Path] | None = None) ->
     if path.is_dir():
         raise InputError(f"output path is a folder: {path}")
     return path
+
+
+def check_image_output(path: str | os.PathLike, inputs: list[Path] | None = None) -> Path:
+    """:func:`check_writable` plus a known image format (:func:`output_format`)."""
+    output_format(path)
+    return check_writable(path, inputs)
+
+
+def check_jpeg_quality(quality: int) -> None:
+    """Raise InputError unless ``quality`` is a JPEG quality Pillow accepts well (1..95)."""
+    if not 1 <= quality <= 95:
+        raise InputError(f"JPEG quality must be 1..95, got {quality}")
+
+
+def check_inputs_exist(args: list[Path]) -> None:
+    """Fail fast on inputs that are neither files, folders nor glob patterns.
+
+    Raises
+    ------
+    InputError
+        For the first argument that does not exist and has no ``*``, ``?`` or ``[``.
+    """
+    for arg in args:
+        if not arg.exists() and not any(c in str(arg) for c in "*?["):
+            raise InputError(f"input file not found: {arg}")
 
 
 def output_folder(path: str | os.PathLike) -> Path:
@@ -137,31 +405,131 @@ def output_folder(path: str | os.PathLike) -> Path:
     return path
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
+def _encodable(image: np.ndarray, fmt: str) -> np.ndarray:
+    """The array written for ``fmt``: floats as 16-bit (TIFF) or 8-bit, 16-bit as 8-bit in JPEG."""
+    if np.issubdtype(image.dtype, np.floating):
+        image = from_float(np.clip(np.nan_to_num(image), 0.0, 1.0), np.uint16 if fmt == "TIFF" else np.uint8)
+    if image.dtype == np.uint16 and fmt == "JPEG":
+        image = np.rint(image / 257.0).astype(np.uint8)  # JPEG has 8 bits: 65535 -> 255, rounded
+    return image
+
+
+def software() -> str:
+    """The software tag of outputs: ``gacn VERSION``."""
+    from gacn import __version__
+
+    return f"gacn {__version__}"
+
+
+def _write_pixels(tmp: Path, image: np.ndarray, fmt: str, icc: bytes | None, jpeg_quality: int,
+                  tag: str | None) -> None:
+    if fmt == "TIFF":
+        import tifffile
+
+        tifffile.imwrite(tmp, image, photometric="rgb" if image.ndim == 3 else "minisblack", iccprofile=icc,
+                         software=tag or False)
+    elif fmt == "PNG" and image.dtype == np.uint16 and image.ndim == 3:
+        import cv2
+
+        ok, encoded = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))  # Pillow has no 16-bit RGB
+        if not ok:
+            raise OSError("OpenCV could not encode the PNG")
+        with open(tmp, "wb") as fh:
+            _png_with_profile(fh, encoded.tobytes(), icc)
+    else:
+        from PIL import Image
+
+        # Full-resolution colour (4:4:4) at high qualities, as photo editors do: fused detail is the point.
+        options = {"quality": jpeg_quality, "subsampling": "4:4:4" if jpeg_quality >= 90 else "4:2:0"} \
+            if fmt == "JPEG" else {}
+        Image.fromarray(image).save(tmp, format=fmt, icc_profile=icc, **options)
+
+
+def _png_with_profile(fh: BinaryIO, png: bytes, icc: bytes | None) -> None:
+    """Write ``png`` with an iCCP chunk holding ``icc`` right after its header, as Pillow names and
+    compresses it (OpenCV cannot embed a profile; exiv2 would write the chunk with an empty name,
+    which libpng rejects)."""
+    from PIL import PngImagePlugin
+
+    header = 8 + 8 + 13 + 4  # signature, then IHDR: length and type, 13 data bytes, CRC
+    fh.write(png[:header])
+    if icc:
+        PngImagePlugin.putchunk(fh, b"iCCP", b"ICC Profile\0\0", zlib.compress(icc))
+    fh.write(png[header:])
+
+
+def _write_metadata(tmp: Path, image: np.ndarray, metadata: Metadata, frames: int | None) -> None:
+    """Write the EXIF and XMP of ``metadata`` into the file ``tmp`` (upright, no thumbnail)."""
+    ex = _exiv2()
+    try:
+        target = ex.ImageFactory.open(str(tmp))
+        target.readMetadata()
+    except ex.Exiv2Error as exc:
+        raise OSError(f"exiv2 cannot open the encoded file: {exc}") from None
+    exif = ex.ExifData()
+    for datum in metadata.exif or ():
+        group, tag = datum.groupName(), datum.tagName()
+        if group in ("Image", "Photo", "GPSInfo", "Iop") and not (group == "Image" and tag in _STRUCTURE_TAGS):
+            exif.add(datum)
+    exif["Exif.Image.Orientation"] = 1
+    exif["Exif.Image.Software"] = software()
+    h, w = image.shape[:2]
+    if any(d.key() == "Exif.Photo.PixelXDimension" for d in exif):
+        exif["Exif.Photo.PixelXDimension"] = w
+        exif["Exif.Photo.PixelYDimension"] = h
+    xmp = ex.XmpData()
+    for datum in metadata.xmp or ():
+        if datum.key() not in ("Xmp.tiff.Orientation", "Xmp.exif.PixelXDimension", "Xmp.exif.PixelYDimension"):
+            xmp.add(datum)
+    if frames is not None:
+        xmp[f"Xmp.{XMP_NS[1]}.FrameCount"] = str(frames)
+    target.setExifData(exif)
+    target.setXmpData(xmp)
+    try:
+        target.writeMetadata()
+    except ex.Exiv2Error as exc:
+        raise OSError(f"exiv2 cannot write the metadata: {exc}") from None
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray, metadata: Metadata | None = None, *,
+                frames: int | None = None, jpeg_quality: int = JPEG_QUALITY) -> None:
     """Write an image atomically (temporary file, then rename), keeping its dtype.
 
-    uint16 is kept as 16-bit PNG or TIFF; float images are written as 16-bit TIFF data when the
-    extension is .tif/.tiff and as 8-bit otherwise.
+    The format follows the extension (:func:`output_format`). uint16 is kept as 16-bit PNG or
+    TIFF and rounded to 8 bits in JPEG (x / 257); float images are written as 16-bit TIFF and
+    8-bit PNG/JPEG.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        .png, .tif/.tiff or .jpg/.jpeg.
+    image : ndarray
+        Gray or RGB, uint8, uint16 or float in 0..1.
+    metadata : Metadata, optional
+        Carry this frame's EXIF (without orientation and thumbnail), XMP and ICC profile, and
+        add the software tag. None writes the pixels only.
+    frames : int, optional
+        With ``metadata``: the number of frames fused, written as XMP ``gacn:FrameCount``.
+    jpeg_quality : int
+        JPEG quality, 1..95 (Pillow's scale).
 
     Raises
     ------
     InputError
-        If the image cannot be encoded in the requested format or the file cannot be written.
+        If the extension is unknown, the quality out of range, or the file cannot be written.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if np.issubdtype(image.dtype, np.floating):
-        image = from_float(np.clip(image, 0.0, 1.0), np.uint16 if suffix in _TIFF else np.uint8)
-    if image.dtype == np.uint16 and suffix in {".jpg", ".jpeg"}:
-        image = (image // 257).astype(np.uint8)
+    fmt = output_format(path)
+    check_jpeg_quality(jpeg_quality)
+    image = _encodable(image, fmt)
     tmp = path.with_name(f".{path.name}.part{os.getpid()}")
     try:
-        if suffix in _TIFF:
-            tifffile.imwrite(tmp, image)
-        else:
-            iio.imwrite(tmp, image, extension=suffix or ".png")
+        _write_pixels(tmp, image, fmt, metadata.icc if metadata else None, jpeg_quality,
+                      software() if metadata else None)
+        if metadata is not None:
+            _write_metadata(tmp, image, metadata, frames)
         os.replace(tmp, path)
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, RuntimeError) as exc:
         tmp.unlink(missing_ok=True)
         raise InputError(f"cannot write output {path}: {exc}") from None
     except BaseException:

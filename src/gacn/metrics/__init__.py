@@ -60,6 +60,7 @@ __all__ = [
     "REGISTRY",
     "MetricInfo",
     "cli_report",
+    "undefined_notes",
     "compute",
     "compute_files",
     "format_lines",
@@ -274,7 +275,8 @@ def compute(
             f"images must be at least {MIN_SIZE}x{MIN_SIZE} pixels (the SSIM-type metrics use "
             f"an 11x11 window), got {ga.shape[0]}x{ga.shape[1]}"
         )
-    return {n: float(REGISTRY[n](ga, gb, gf)) for n in selected}
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN results are reported, not warned about
+        return {n: float(REGISTRY[n](ga, gb, gf)) for n in selected}
 
 
 def compute_files(
@@ -283,6 +285,25 @@ def compute_files(
     """:func:`compute` on three image files (read with :func:`gacn.io.read_image`, dtype kept)."""
     selected = parse_names(names)  # fail on bad names before reading files
     return compute(read_image(a), read_image(b), read_image(f), selected)
+
+
+#: Why a metric can be undefined (NaN) on valid images; the reference is NaN there too.
+UNDEFINED: dict[str, str] = {
+    "Q_C": "its weight σ_AF / (σ_AF + σ_BF) is 0/0 in some 7x7 window (a flat area, e.g. black)",
+    "Q_Y": "its weight σ_A² / (σ_A² + σ_B²) is 0/0 in some 7x7 window where both sources are flat",
+}
+
+
+def undefined_notes(result: Mapping[str, float]) -> list[str]:
+    """One line per NaN value of ``result`` saying which metric is undefined and why.
+
+    Examples
+    --------
+    >>> undefined_notes({"Q_G": 0.5, "Q_Y": float("nan")})[0].split(":")[0]
+    'Q_Y is undefined (NaN) on these images'
+    """
+    return [f"{n} is undefined (NaN) on these images: {UNDEFINED.get(n, 'a 0/0 in its formula')}"
+            for n, v in result.items() if math.isnan(v)]
 
 
 def format_lines(result: Mapping[str, float]) -> str:
@@ -305,13 +326,14 @@ def cli_report(
     f: str | Path,
     names: str | Iterable[str] | None = None,
     as_json: bool = False,
-) -> str:
+) -> tuple[str, list[str]]:
     """Everything ``gacn metrics A B F [--metrics Q_G,Q_M] [--json]`` prints.
 
     Reads the three files with :func:`read_image`, computes the selected metrics (comma
     separated names, case-insensitive; ``None`` = all 14) and returns either
-    :func:`format_lines` or :func:`to_json` text. Raises ValueError on unknown names or
-    mismatched shapes (the CLI should turn it into an error message and a non-zero exit).
+    :func:`format_lines` or :func:`to_json` text, plus :func:`undefined_notes` (one line per
+    NaN metric, for stderr). Raises ValueError on unknown names or mismatched shapes (the CLI
+    should turn it into an error message and a non-zero exit).
     """
     result = compute_files(a, b, f, names)
-    return to_json(result) if as_json else format_lines(result)
+    return (to_json(result) if as_json else format_lines(result)), undefined_notes(result)

@@ -14,6 +14,8 @@ from scipy import ndimage
 __all__ = [
     "filter2_same",
     "filter2_valid",
+    "filter2_valid_ordered",
+    "fspecial_gaussian",
     "gauss_same",
     "gauss_valid",
     "gaussian_1d",
@@ -96,6 +98,49 @@ def filter2_valid(kernel: np.ndarray, img: np.ndarray) -> np.ndarray:
     kh, kw = kernel.shape
     out = ndimage.correlate(img, kernel, mode="constant", cval=0.0)
     return out[kh // 2 : img.shape[0] - kh // 2, kw // 2 : img.shape[1] - kw // 2]
+
+
+@lru_cache(maxsize=4)
+def fspecial_gaussian(n: int, sigma: float) -> np.ndarray:
+    """``fspecial('gaussian', n, sigma)`` renormalised as ``ssim_yang`` does, bit for bit.
+
+    The window is exp(-(x² + y²) / (2σ²)) divided by its sum taken element after element in
+    column order (Octave's ``sum(h(:))``), then divided again by ``sum(sum(window))`` (column
+    sums, then their sum) as the toolbox's ``ssim_yang`` does. The last bits of the weights
+    decide the round-off of E[x²] - E[x]² in flat windows, which Q_C and Q_Y divide by.
+    """
+    half = (n - 1) / 2.0
+    x = np.arange(n, dtype=np.float64) - half
+    h = np.exp(-(x[None, :] ** 2 + x[:, None] ** 2) / (2.0 * sigma**2))
+    h = h / np.cumsum(h.ravel(order="F"))[-1]  # cumsum adds in order; np.sum adds pairwise
+    h = h / np.cumsum(np.cumsum(h, axis=0)[-1])[-1]
+    h.setflags(write=False)
+    return h
+
+
+def filter2_valid_ordered(kernel: np.ndarray, img: np.ndarray, block: int = 16) -> np.ndarray:
+    """``filter2(kernel, img, 'valid')`` with the reference's order of summation.
+
+    Octave's ``conv2`` (``dconv2i``) accumulates the output one kernel weight at a time: the
+    kernel columns from last to first, and in each column the rows from last to first, each
+    step adding ``weight * shifted image`` (multiply, then add: no fused multiply-add). The
+    result equals :func:`filter2_valid` up to round-off, but reproducing that round-off is what
+    makes the unregularised ratios of Q_C and Q_Y match the reference in near-flat windows.
+    Bands of ``block`` output rows are done one after the other so that they stay in the CPU
+    cache (twice as fast on a 520x520 image; every output value is summed in the same order).
+    """
+    kh, kw = kernel.shape
+    oh, ow = img.shape[0] - kh + 1, img.shape[1] - kw + 1
+    out = np.zeros((oh, ow))
+    term = np.empty((block, ow))
+    order = [(p, q, kernel[p, q]) for q in range(kw - 1, -1, -1) for p in range(kh - 1, -1, -1)]
+    for r0 in range(0, oh, block):
+        r1 = min(r0 + block, oh)
+        band, part = out[r0:r1], term[: r1 - r0]
+        for p, q, weight in order:
+            np.multiply(img[r0 + p : r1 + p, q : q + ow], weight, out=part)
+            band += part
+    return out
 
 
 def sobel(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -3,32 +3,50 @@
 All use SSIM maps computed with a Gaussian window (σ = 1.5) by correlation restricted to the
 positions where the whole window fits (MATLAB ``filter2(.., 'valid')``), on the raw gray
 values. Local (co)variances are E[xy] - E[x]E[y] and are not clamped.
+
+Q_C and Q_Y divide by sums of such (co)variances without a guard, so in windows that are
+flat or nearly flat their values are ratios of round-off. To give the reference's numbers
+there too (and NaN exactly where it gives NaN), their 7x7 statistics repeat the reference's
+window weights and order of summation bit for bit (:func:`._common.filter2_valid_ordered`).
+Q_S and Q_W are guarded and use the faster separable filter.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from ._common import gauss_valid
+from ._common import filter2_valid_ordered, fspecial_gaussian, gauss_valid
 
 __all__ = ["q_c", "q_s", "q_w", "q_y", "ssim_stats"]
 
 
-def ssim_stats(x: np.ndarray, y: np.ndarray, n: int, c1: float, c2: float):
+def ssim_stats(x: np.ndarray, y: np.ndarray, n: int, c1: float, c2: float, exact_order: bool = False):
     """SSIM map and local statistics of Wang's ``ssim_index.m`` ('valid' window).
+
+    With ``exact_order`` the window sums follow the reference's round-off exactly (slower:
+    one pass per window weight); see the module docstring.
 
     Returns ``(ssim_map, sigma_x^2, sigma_y^2, sigma_xy)``.
     """
     sigma = 1.5
-    mu_x = gauss_valid(x, n, sigma)
-    mu_y = gauss_valid(y, n, sigma)
+    window: Callable[[np.ndarray], np.ndarray]
+    if exact_order:
+        kernel = fspecial_gaussian(n, sigma)
+        window = lambda img: filter2_valid_ordered(kernel, img)  # noqa: E731
+    else:
+        window = lambda img: gauss_valid(img, n, sigma)  # noqa: E731
+    mu_x = window(x)
+    mu_y = window(y)
     mu_xx = mu_x * mu_x
     mu_yy = mu_y * mu_y
     mu_xy = mu_x * mu_y
-    s_xx = gauss_valid(x * x, n, sigma) - mu_xx
-    s_yy = gauss_valid(y * y, n, sigma) - mu_yy
-    s_xy = gauss_valid(x * y, n, sigma) - mu_xy
-    ssim_map = ((2 * mu_xy + c1) * (2 * s_xy + c2)) / ((mu_xx + mu_yy + c1) * (s_xx + s_yy + c2))
+    s_xx = window(x * x) - mu_xx
+    s_yy = window(y * y) - mu_yy
+    s_xy = window(x * y) - mu_xy
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 in flat windows: NaN, as in the reference
+        ssim_map = ((2 * mu_xy + c1) * (2 * s_xy + c2)) / ((mu_xx + mu_yy + c1) * (s_xx + s_yy + c2))
     return ssim_map, s_xx, s_yy, s_xy
 
 
@@ -96,13 +114,16 @@ def q_c(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
     N. Cvejić, A. Łoza, D. Bull, N. Canagarajah, "A similarity metric for assessment of image
     fusion algorithms", Int. J. Signal Processing 2(3), 2005, pp. 178-182.
 
-    Range 0..1; **higher is better**. Unregularised ratio: values depend on round-off in
-    windows where σ_AF + σ_BF is near 0.
+    Range 0..1; **higher is better**. Unregularised ratio: in windows where σ_AF + σ_BF is
+    near 0 the value is decided by round-off, reproduced here as the reference computes it.
+    NaN where σ_AF = σ_BF = 0 exactly (F flat, or A and B flat, over a 7x7 window), as in
+    the reference.
     """
-    ssim_af, _, _, s_af = ssim_stats(a, f, 7, _C_YANG, _C_YANG)
-    ssim_bf, _, _, s_bf = ssim_stats(b, f, 7, _C_YANG, _C_YANG)
-    r = s_af / (s_af + s_bf)
-    sim = r * ssim_af + (1.0 - r) * ssim_bf
+    ssim_af, _, _, s_af = ssim_stats(a, f, 7, _C_YANG, _C_YANG, exact_order=True)
+    ssim_bf, _, _, s_bf = ssim_stats(b, f, 7, _C_YANG, _C_YANG, exact_order=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = s_af / (s_af + s_bf)
+        sim = r * ssim_af + (1.0 - r) * ssim_bf
     sim = np.where(r < 0, 0.0, sim)
     sim = np.where(r > 1, 1.0, sim)
     return float(np.mean(sim))
@@ -122,16 +143,16 @@ def q_y(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
 
     Range 0..1 (nominally); **higher is better**. NaN where A and B are both exactly flat over
     a 7x7 window (propagates to the mean, as in the reference); in nearly flat windows the
-    value is a ratio of round-off.
+    value is a ratio of round-off, reproduced here as the reference computes it.
     """
-    ssim_ab, s_a, s_b, _ = ssim_stats(a, b, 7, _C_YANG, _C_YANG)
-    ssim_af, _, _, _ = ssim_stats(a, f, 7, _C_YANG, _C_YANG)
-    ssim_bf, _, _, _ = ssim_stats(b, f, 7, _C_YANG, _C_YANG)
+    ssim_ab, s_a, s_b, _ = ssim_stats(a, b, 7, _C_YANG, _C_YANG, exact_order=True)
+    ssim_af, _, _, _ = ssim_stats(a, f, 7, _C_YANG, _C_YANG, exact_order=True)
+    ssim_bf, _, _, _ = ssim_stats(b, f, 7, _C_YANG, _C_YANG, exact_order=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         lam = s_a / (s_a + s_b)
         q1 = lam * ssim_af + (1.0 - lam) * ssim_bf
-    # The MATLAB code adds q1.*bin + max(..).*~bin, so a NaN in q1 reaches the mean even where
-    # bin is false; reproduce that with arithmetic rather than np.where.
-    bin_map = (ssim_ab >= 0.75).astype(np.float64)
-    q = q1 * bin_map + np.fmax(ssim_af, ssim_bf) * (1.0 - bin_map)  # MATLAB max ignores NaN
+        # The MATLAB code adds q1.*bin + max(..).*~bin, so a NaN in q1 reaches the mean even
+        # where bin is false; reproduce that with arithmetic rather than np.where.
+        bin_map = (ssim_ab >= 0.75).astype(np.float64)
+        q = q1 * bin_map + np.fmax(ssim_af, ssim_bf) * (1.0 - bin_map)  # MATLAB max ignores NaN
     return float(np.mean(q))
