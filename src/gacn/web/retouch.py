@@ -49,29 +49,33 @@ def stroke_alpha(stroke: Stroke, shape: tuple[int, int]) -> tuple[tuple[slice, s
     box : tuple of slice
         Rows and columns of the image the stroke touches (empty slices when it misses it).
     alpha : ndarray
-        float32 0..1 coverage of the pixels in ``box``.
+        float32 0..1 coverage of the pixels in ``box``: 1 closer than ``radius * hardness``
+        to the path, 0 from ``radius`` on.
 
     Examples
     --------
     >>> box, a = stroke_alpha(Stroke(0, ((5.0, 5.0),), radius=2), (10, 10))
     >>> box, int(a.sum())
-    ((slice(3, 8, None), slice(3, 8, None)), 13)
+    ((slice(3, 8, None), slice(3, 8, None)), 9)
     """
     h, w = shape
     pts = np.rint(np.asarray(stroke.points, np.float64).reshape(-1, 2)).astype(np.int32)
     reach = int(np.ceil(stroke.radius))
-    x0, y0 = np.maximum(pts.min(axis=0) - reach, 0)
-    x1, y1 = np.minimum(pts.max(axis=0) + reach + 1, (w, h))
-    box = (slice(int(y0), int(max(y0, y1))), slice(int(x0), int(max(x0, x1))))
-    if y1 <= y0 or x1 <= x0:
-        return box, np.zeros((0, 0), np.float32)
+    # Draw on a canvas around the whole stroke (it may leave the image), then crop to the image.
+    x0, y0 = pts.min(axis=0) - reach
+    x1, y1 = pts.max(axis=0) + reach + 1
     canvas = np.full((y1 - y0, x1 - x0), 255, np.uint8)
-    cv2.polylines(canvas, [pts - (x0, y0)], isClosed=False, color=0, thickness=1)
+    local = pts - (x0, y0)
+    cv2.polylines(canvas, [local], isClosed=False, color=0, thickness=1)
+    canvas[local[:, 1], local[:, 0]] = 0
     distance = cv2.distanceTransform(canvas, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     inner = stroke.radius * float(np.clip(stroke.hardness, 0.0, 1.0))
     ramp = max(stroke.radius - inner, 1e-6)
     alpha = np.clip((stroke.radius - distance) / ramp, 0.0, 1.0).astype(np.float32)
-    return box, alpha
+    top, left = max(y0, 0), max(x0, 0)
+    bottom, right = max(min(y1, h), top), max(min(x1, w), left)
+    box = (slice(int(top), int(bottom)), slice(int(left), int(right)))
+    return box, alpha[top - y0:bottom - y0, left - x0:right - x0]
 
 
 def apply_strokes(image: np.ndarray, index: np.ndarray, strokes: Sequence[Stroke],
