@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -353,3 +360,32 @@ def test_server_stop_removes_temporary_files(pair: list[np.ndarray]) -> None:
         folder = c.app.state.store.folder
         assert (folder / job).is_dir()
     assert not folder.exists()
+
+
+def test_gacn_serve_command(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gacn.cli import app
+
+    missing = CliRunner().invoke(app, ["serve", "--root", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "no such folder" in missing.output
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(Path(gacn.__file__).parents[1])}
+    server = subprocess.Popen([sys.executable, "-m", "gacn", "serve", "--port", str(port), "--root", str(tmp_path)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert server.stdout.readline().strip() == f"gacn web app on http://127.0.0.1:{port}/ (Ctrl-C to stop)"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/config", timeout=5) as r:
+                    assert json.load(r)["root"] is True
+                break
+            except urllib.error.URLError:
+                assert time.monotonic() < deadline, server.stderr.read()
+                time.sleep(0.1)
+    finally:
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=30) == 0
