@@ -33,14 +33,15 @@ from gacn.web.tiles import Pyramid, display_rgb
 
 #: Side of the thumbnails in pixels (longer side).
 THUMB_SIDE = 160
-#: Options of :func:`gacn.fuse` the page offers: name -> (kind, choices, default). A keyword
-#: ``gacn.fuse`` does not accept is left out (see :func:`fuse_options`).
-OPTION_SPECS: dict[str, tuple[str, tuple[Any, ...], Any]] = {
-    "method": ("choice", tuple(getattr(gacn, "METHODS", ())), None),
-    "strategy": ("choice", tuple(gacn.STRATEGIES), gacn.STRATEGIES[0]),
-    "align": ("choice", (None, True, False), None),
-    "crop": ("bool", (True, False), True),
-    "refine": ("bool", (True, False), True),
+#: Options of :func:`gacn.fuse` the page offers: name -> (kind, choices); the defaults are
+#: ``gacn.fuse``'s. A keyword ``gacn.fuse`` does not take (or without choices) is left out, so a
+#: new option of the API is one more line here (see :func:`fuse_options`).
+OPTION_SPECS: dict[str, tuple[str, tuple[Any, ...]]] = {
+    "method": ("choice", tuple(getattr(gacn, "METHODS", ()))),
+    "strategy": ("choice", tuple(gacn.STRATEGIES)),
+    "align": ("choice", (None, True, False)),
+    "crop": ("bool", (True, False)),
+    "refine": ("bool", (True, False)),
 }
 #: Layers a job's result shows: the (retouched) image, maps as overlays, and ``frameK`` sources.
 MAP_LAYERS = ("fused", "depth", "confidence", "decision")
@@ -49,8 +50,8 @@ MAP_LAYERS = ("fused", "depth", "confidence", "decision")
 def fuse_options() -> dict[str, dict[str, Any]]:
     """The fusion options the page offers: those of :data:`OPTION_SPECS` that :func:`gacn.fuse` takes."""
     accepted = inspect.signature(gacn.fuse).parameters
-    return {name: {"kind": kind, "choices": list(choices), "default": default}
-            for name, (kind, choices, default) in OPTION_SPECS.items()
+    return {name: {"kind": kind, "choices": list(choices), "default": accepted[name].default}
+            for name, (kind, choices) in OPTION_SPECS.items()
             if name in accepted and choices}
 
 
@@ -112,7 +113,9 @@ class Result:
     matrices: list[np.ndarray] | None = None
     box: tuple[slice, slice] | None = None
     pyramids: dict[str, Pyramid] = field(default_factory=dict)
+    build_locks: dict[str, threading.Lock] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    register_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.image, self.index = self.fused.image, self.fused.index_map
@@ -127,7 +130,7 @@ class Result:
 
     def _registration(self) -> tuple[list[np.ndarray], tuple[slice, slice]]:
         """The frames' transforms to the middle frame and the crop box, as :func:`gacn.fuse` finds them."""
-        with self.lock:
+        with self.register_lock:
             if self.matrices is None:
                 ref = len(self.frames) // 2
                 ref_gray = to_gray_float(read_frame(self.frames[ref].path))
@@ -177,11 +180,20 @@ class Result:
         raise KeyError(name)
 
     def pyramid(self, name: str) -> Pyramid:
-        """The tile pyramid of a layer, made once per retouch version."""
+        """The tile pyramid of a layer, made once per retouch version (one layer's build, such as
+        a frame's registration, does not hold up the tiles of the others)."""
         with self.lock:
-            if name not in self.pyramids:
-                self.pyramids[name] = Pyramid(self.layer(name))
-            return self.pyramids[name]
+            build_lock = self.build_locks.setdefault(name, threading.Lock())
+        with build_lock:
+            with self.lock:
+                version, cached = self.version, self.pyramids.get(name)
+            if cached is not None:
+                return cached
+            built = Pyramid(self.layer(name))
+            with self.lock:
+                if self.version == version:
+                    self.pyramids[name] = built
+            return built
 
 
 @dataclass

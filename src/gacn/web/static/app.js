@@ -93,7 +93,11 @@ function moveFrame(from, to) {
   setOrder(ids);
 }
 
+let shownFrames = "";
 function renderFrames() {
+  const signature = JSON.stringify([state.job.id, frameIds()]);
+  if (signature === shownFrames) return;  // polling must not rebuild the list (and refetch thumbnails)
+  shownFrames = signature;
   const list = $("frames");
   list.replaceChildren(...state.job.frames.map((f, i) => {
     const li = document.createElement("li");
