@@ -207,6 +207,7 @@ def test_upload_fuse_tiles_probe_download(client: TestClient, pair: list[np.ndar
     for name in ("confidence.png", "decision.png", "depth_preview.png", "mask.png"):
         assert _download(client, job, name).shape[:2] == (72, 96)
     assert client.get(f"/api/jobs/{job}/download/fused.gif").status_code == 404
+    assert not list(client.app.state.store.get(job).folder.glob("download-*")), "downloads leave no file"
 
 
 def _download(client: TestClient, job: str, name: str) -> np.ndarray:
@@ -278,7 +279,8 @@ def test_bad_uploads_keep_the_job(client: TestClient, pair: list[np.ndarray]) ->
     small = client.post(f"/api/jobs/{job}/frames", params={"name": "small.png"}, content=encoded(pair[1][:40, :50]))
     assert small.status_code == 200
     differ = client.post(f"/api/jobs/{job}/fuse", json={"options": {}})
-    assert differ.status_code == 400 and "differ in size: f1.png is 96x72, small.png is 50x40" in differ.json()["detail"]
+    assert differ.status_code == 400
+    assert "differ in size: f1.png is 96x72, small.png is 50x40" in differ.json()["detail"]
     option = client.post(f"/api/jobs/{job}/fuse", json={"options": {"strategy": "nope"}})
     assert option.status_code == 400
     status = client.get(f"/api/jobs/{job}").json()
@@ -324,7 +326,8 @@ def test_folder_jail(client: TestClient, root: Path) -> None:
     r = client.post(f"/api/jobs/{job}/save", json={"folder": "empty", "stem": "out", "ext": "jpg"})
     assert r.status_code == 200 and sorted(os.listdir(root / "empty")) == [
         "out.jpg", "out_confidence.png", "out_depth.png", "out_mask.png"]
-    assert client.post(f"/api/jobs/{job}/save", json={"folder": "empty", "stem": "out", "ext": "jpg"}).status_code == 409
+    again = client.post(f"/api/jobs/{job}/save", json={"folder": "empty", "stem": "out", "ext": "jpg"})
+    assert again.status_code == 409 and "not overwriting out.jpg" in again.json()["detail"]
     assert not list((root.parent / "outside").glob("out*"))
 
 

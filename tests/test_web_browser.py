@@ -99,9 +99,9 @@ def page(browser: Any, server: str) -> Iterator[Any]:
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    api_message = "Failed to load resource: the server responded with a status of 4"  # shown in the page
     tab.on("console", lambda msg: errors.append(msg.text)
-           if msg.type == "error" and not msg.text.startswith("Failed to load resource: the server responded with a status of 4")
-           else None)  # 4xx answers are the API's messages, shown in the page
+           if msg.type == "error" and not msg.text.startswith(api_message) else None)
     tab.goto(server)
     tab.wait_for_selector("body[data-ready='1']")
     yield tab
@@ -198,6 +198,11 @@ def test_folder_under_root_and_pick_by_click(page: Any) -> None:
     page.wait_for_function("document.getElementById('folder-count').textContent === '2 images'")
     page.click("#add-folder")
     page.wait_for_function("document.querySelectorAll('#frames li').length === 2")
+    names = "[...document.querySelectorAll('#frames .name')].map(n => n.textContent.split(' ')[1]).join()"
+    page.click("#frames li:first-child [data-act='down']")
+    page.wait_for_function(f"{names} === 'frame_2.png,frame_1.png'")
+    page.click("#frames li:last-child [data-act='up']")
+    page.wait_for_function(f"{names} === 'frame_1.png,frame_2.png'")
     fuse_in_page(page)
     page.click("#pick")
     page.mouse.click(*to_screen(page, 80, 60))

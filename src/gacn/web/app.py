@@ -19,6 +19,7 @@ from fastapi import APIRouter, Body, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from gacn.fusion.stack import IMAGE_SUFFIXES, index_preview
@@ -276,11 +277,11 @@ def create_app(root: Path | None = None, max_upload_mb: int = MAX_UPLOAD_MB) -> 
         if ext not in DOWNLOADS.get(kind, ()):
             raise HTTPException(404, f"no download {kind}.{ext}")
         result = result_of(job_id)
-        job = job_of(job_id)
-        path = job.folder / f"{kind}.{ext}"
+        path = job_of(job_id).folder / f"download-{uuid.uuid4().hex[:12]}-{kind}.{ext}"
         with result.lock:
             write_image(path, export(result, kind))
-        return FileResponse(path, filename=f"gacn_{kind}.{ext}")
+        return FileResponse(path, filename=f"gacn_{kind}.{ext}",
+                            background=BackgroundTask(path.unlink, missing_ok=True))
 
     @api.post("/jobs/{job_id}/save")
     def save(job_id: str, body: SaveIn) -> dict[str, list[str]]:

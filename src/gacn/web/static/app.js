@@ -19,7 +19,10 @@ $("error-close").onclick = clearError;
 async function api(method, path, body, raw) {
   const init = { method };
   if (raw !== undefined) init.body = raw;
-  else if (body !== undefined) { init.body = JSON.stringify(body); init.headers = { "Content-Type": "application/json" }; }
+  else if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers = { "Content-Type": "application/json" };
+  }
   const response = await fetch(`/api${path}`, init);
   const data = await response.json().catch(() => ({ detail: response.statusText }));
   if (!response.ok) {
@@ -107,14 +110,19 @@ function renderFrames() {
       <button data-act="up" title="earlier">↑</button><button data-act="down" title="later">↓</button>
       <button data-act="drop" title="drop this frame">✕</button></div>`;
     li.querySelector("img").src = `/api${jobPath(`/frames/${f.id}/thumb`)}`;
-    li.querySelector(".name").textContent = `${i + 1}. ${f.name} (${f.width}×${f.height}${f.dtype === "uint16" ? ", 16-bit" : ""})`;
+    const depth = f.dtype === "uint16" ? ", 16-bit" : "";
+    li.querySelector(".name").textContent = `${i + 1}. ${f.name} (${f.width}×${f.height}${depth})`;
     li.querySelector('[data-act="up"]').onclick = () => moveFrame(i, i - 1);
     li.querySelector('[data-act="down"]').onclick = () => moveFrame(i, i + 1);
     li.querySelector('[data-act="drop"]').onclick = () => setOrder(frameIds().filter((id) => id !== f.id));
     li.ondragstart = (e) => { li.classList.add("dragging"); e.dataTransfer.setData("text/x-frame", String(i)); };
     li.ondragend = () => li.classList.remove("dragging");
     li.ondragover = (e) => { if (e.dataTransfer.types.includes("text/x-frame")) e.preventDefault(); };
-    li.ondrop = (e) => { e.preventDefault(); e.stopPropagation(); moveFrame(Number(e.dataTransfer.getData("text/x-frame")), i); };
+    li.ondrop = (e) => {
+      e.preventDefault();
+      e.stopPropagation();
+      moveFrame(Number(e.dataTransfer.getData("text/x-frame")), i);
+    };
     return li;
   }));
 }
@@ -173,7 +181,8 @@ function renderProgress() {
   $("cancel").hidden = !busy;
   $("fuse").disabled = busy || job.frames.length < 2;
   $("bar").value = p.fraction;
-  const frames = p.total ? `${p.stage === "decide" ? "deciding" : "blending"}: ${p.done}/${p.total} frames` : "starting";
+  const stage = p.stage === "decide" ? "deciding" : "blending";
+  const frames = p.total ? `${stage}: ${p.done}/${p.total} frames` : "starting";
   const eta = p.eta === null ? "" : ` · ETA ${Math.ceil(p.eta)} s`;
   $("progress-text").textContent = job.state === "queued" ? "queued behind another fusion" :
     `${frames} · ${p.elapsed.toFixed(1)} s${eta}`;
@@ -313,7 +322,11 @@ document.addEventListener("keydown", (e) => {
   if (e.key === "z" && !e.shiftKey) { e.preventDefault(); undo(); }
   if (e.key === "y" || (e.key === "z" && e.shiftKey)) { e.preventDefault(); redo(); }
 });
-$("pick").onclick = () => { state.pickMode = true; setPaint(false); showNote("click in the image to pick the sharpest frame there"); };
+$("pick").onclick = () => {
+  state.pickMode = true;
+  setPaint(false);
+  showNote("click in the image to pick the sharpest frame there");
+};
 viewer.addHandler("canvas-click", (e) => {
   if (!state.pickMode || !state.items.fused) return;
   e.preventDefaultAction = true;
