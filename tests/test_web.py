@@ -194,8 +194,14 @@ def test_upload_fuse_tiles_probe_download(client: TestClient, pair: list[np.ndar
         tile = client.get(f"/api/jobs/{job}/tiles/{layer}/7/0_0.jpg")
         assert tile.status_code == 200 and tile.headers["content-type"] == "image/jpeg", layer
         assert cv2.imdecode(np.frombuffer(tile.content, np.uint8), cv2.IMREAD_UNCHANGED).shape[:2] == (72, 96)
-    for bad in ("frame3", "frame0", "nope"):
+    for bad in ("frame3", "frame0", "frame01", "nope"):
         assert client.get(f"/api/jobs/{job}/tiles/{bad}/7/0_0.jpg").status_code == 404
+    result = client.app.state.store.get(job).result
+    assert sorted(result.pyramids) == ["confidence", "decision", "depth", "frame1", "frame2", "fused"]
+    stack = fused_job(client, make_stack(n_frames=3, size=(40, 48)).frames, align=False)
+    for k in (1, 2, 3):
+        assert client.get(f"/api/jobs/{stack}/tiles/frame{k}/6/0_0.jpg").status_code == 200
+    assert sorted(client.app.state.store.get(stack).result.pyramids) == ["frame2", "frame3"], "two frames kept"
     assert client.get(f"/api/jobs/{job}/tiles/fused/8/0_0.jpg").status_code == 404
     probe = client.get(f"/api/jobs/{job}/probe", params={"x": 5, "y": 6}).json()
     assert probe["frame"] == int(expected.index_map[6, 5]) + 1

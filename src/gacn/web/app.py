@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gacn.fusion.stack import IMAGE_SUFFIXES, index_preview
 from gacn.io import InputError, write_image
-from gacn.web.jobs import MAP_LAYERS, Job, JobStore, Result, fuse_options
+from gacn.web.jobs import Job, JobStore, Result, fuse_options
 from gacn.web.retouch import Stroke
 from gacn.web.tiles import encode_jpeg
 
@@ -227,11 +227,11 @@ def create_app(root: Path | None = None, max_upload_mb: int = MAX_UPLOAD_MB) -> 
     def tile(job_id: str, layer: str, level: int, col: int, row: int) -> Response:
         """A deep-zoom tile of a layer: ``fused``, ``depth``, ``confidence``, ``decision`` or ``frameK``."""
         result = result_of(job_id)
-        if layer not in MAP_LAYERS and not layer.startswith("frame"):
+        if layer not in result.layer_names():
             raise HTTPException(404, f"no layer {layer!r}")
         try:
             data = encode_jpeg(result.pyramid(layer).tile(level, col, row))
-        except (KeyError, IndexError) as exc:
+        except IndexError as exc:
             raise HTTPException(404, f"no tile: {exc}") from None
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 

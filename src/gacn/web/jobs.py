@@ -43,7 +43,7 @@ OPTION_SPECS: dict[str, tuple[str, tuple[Any, ...]]] = {
     "crop": ("bool", (True, False)),
     "refine": ("bool", (True, False)),
 }
-#: Layers a job's result shows: the (retouched) image, maps as overlays, and ``frameK`` sources.
+#: Layers a job's result shows besides the source frames: the (retouched) image and the maps.
 MAP_LAYERS = ("fused", "depth", "confidence", "decision")
 
 
@@ -164,8 +164,12 @@ class Result:
                 self.pyramids.pop(name, None)
             return self.version
 
+    def layer_names(self) -> list[str]:
+        """The layers a page can show: the image, the maps, and ``frame1`` ... ``frameN``."""
+        return [*MAP_LAYERS, *(f"frame{k + 1}" for k in range(len(self.frames)))]
+
     def layer(self, name: str) -> np.ndarray:
-        """The 8-bit image shown for a layer: ``fused``, a map, or ``frameK`` (K from 1)."""
+        """The 8-bit image shown for a layer (one of :meth:`layer_names`)."""
         if name == "fused":
             return display_rgb(self.image)
         if name == "depth":
@@ -175,9 +179,7 @@ class Result:
             return cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
         if name == "decision":
             return display_rgb(np.clip(self.fused.decision_map, 0.0, 1.0))
-        if name.startswith("frame") and name[5:].isdigit() and 1 <= int(name[5:]) <= len(self.frames):
-            return display_rgb(self.source(int(name[5:]) - 1))
-        raise KeyError(name)
+        return display_rgb(self.source(int(name.removeprefix("frame")) - 1))
 
     def pyramid(self, name: str) -> Pyramid:
         """The tile pyramid of a layer, made once per retouch version (one layer's build, such as
@@ -193,6 +195,9 @@ class Result:
             with self.lock:
                 if self.version == version:
                     self.pyramids[name] = built
+                if name.startswith("frame"):  # keep two source frames' pyramids: memory stays bounded
+                    for other in [n for n in self.pyramids if n.startswith("frame") and n != name][:-1]:
+                        del self.pyramids[other]
             return built
 
 
