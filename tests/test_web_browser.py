@@ -193,6 +193,29 @@ def test_broken_file_shows_error_and_app_keeps_working(page: Any) -> None:
     assert page.locator("#fuse").is_disabled(), "one image cannot be fused"
 
 
+def test_two_tabs_queue_cancel_and_close(browser: Any, server: str) -> None:
+    """Tab A's stack fuses while tab B's waits in the queue; A is cancelled and closed, B finishes."""
+    context = browser.new_context(viewport={"width": 1000, "height": 700})
+    tabs = [context.new_page(), context.new_page()]
+    stacks = [make_stack(n_frames=4, size=(320, 320)).frames, make_stack(n_frames=2, size=(60, 80)).frames]
+    for tab, frames in zip(tabs, stacks):
+        tab.goto(server)
+        tab.wait_for_selector("body[data-ready='1']")
+        tab.set_input_files("#files", [{"name": f"f{k + 1}.png", "mimeType": "image/png", "buffer": png_bytes(f)}
+                                       for k, f in enumerate(frames)])
+        tab.wait_for_function(f"document.querySelectorAll('#frames li').length === {len(frames)}")
+    assert tabs[0].evaluate("state.job.id") != tabs[1].evaluate("state.job.id"), "each tab has its own stack"
+    tabs[0].click("#fuse")
+    tabs[1].click("#fuse")
+    tabs[1].wait_for_function("document.getElementById('progress-text').textContent === 'queued behind another fusion'")
+    tabs[0].click("#cancel")
+    tabs[0].wait_for_function("document.body.dataset.state === 'cancelled'")
+    assert tabs[0].locator("#note").inner_text() == "fusion cancelled"
+    tabs[0].close()
+    tabs[1].wait_for_function("document.body.dataset.state.startsWith('done:')", timeout=60_000)
+    context.close()
+
+
 def test_folder_under_root_and_pick_by_click(page: Any) -> None:
     page.click("#dirs a:text-is('pair/')")
     page.wait_for_function("document.getElementById('folder-count').textContent === '2 images'")
