@@ -231,6 +231,26 @@ def demo(
     typer.echo(f"images written to {out_dir}/ (source_1, source_2, fused, decision_map, side_by_side)")
 
 
+@app.command()
+@user_errors
+def serve(
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8765,
+    root: Annotated[Path | None, typer.Option(
+        "--root", help="Folder whose sub-folders the page may open stacks from and save into (nothing outside).")]
+    = None,
+    open_browser: Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")] = False,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on; not 127.0.0.1 exposes the app.")]
+    = "127.0.0.1",
+    max_upload_mb: Annotated[int, typer.Option("--max-upload-mb", help="Largest upload per file.")] = 1024,
+) -> None:
+    """Start the local web app: load a stack, fuse, inspect the maps, retouch and save in the browser."""
+    from gacn.web import serve as run_server
+
+    if root is not None and not root.is_dir():
+        raise InputError(f"--root {root}: no such folder")
+    run_server(host=host, port=port, root=root, open_browser=open_browser, max_upload_mb=max_upload_mb)
+
+
 @app.command("export-onnx")
 @user_errors
 def export_onnx_command(
