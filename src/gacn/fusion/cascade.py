@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from gacn.fusion.blend import clean_index
-from gacn.fusion.decide import decide
+from gacn.fusion.decide import cover_area, decide
 from gacn.fusion.frames import Prefetch
 from gacn.fusion.measure import Candidates, focus_measure
 from gacn.model import GACN
@@ -35,6 +35,8 @@ Progress = Callable[[str, int, int], None]
 #: Pixels whose second-best frame has at least this fraction of the best one's focus measure
 #: are close calls, left to the network.
 CLOSE_RATIO = 0.5
+#: Side of the square that close calls must fill to count (a morphological opening).
+CLOSE_AREA = 5
 #: Pixels within this many pixels of a focus boundary of the cheap choice are left to the network.
 BOUNDARY_RADIUS = 8
 #: Pixels within this many pixels of a focus boundary get the pair of frames across it, so that
@@ -45,12 +47,10 @@ PAIR_STEP = 4
 #: Most pairs of frames decided by the network per stack, and fewest pixels for a pair.
 MAX_PAIRS = 24
 MIN_PAIR_PIXELS = 64
-#: Most pixels the network computes for one stack, as a multiple of the image's (pairs of frames
-#: beyond it keep the cheap choice): bounds the cost of a stack whatever its content.
-NETWORK_BUDGET = 3.0
-#: Focus measure below which a pixel has no texture in any frame: no frame carries focus
-#: information there, so the network has nothing to decide (about 2.5 grey levels of 8-bit noise).
-NOISE_FLOOR = 1e-4
+#: Most pixels the network computes for one fusion, margins included (pairs of frames beyond it,
+#: the ones with the fewest pixels to decide, keep the cheap choice): about 5 s on 2 CPU cores,
+#: whatever the number and size of the frames. Small images are decided in full.
+NETWORK_PIXELS = 2_500_000
 #: Side of the median that removes isolated picks from the cheap choice before the pairs are
 #: chosen (each speck would otherwise be a focus boundary).
 SPECK_SIZE = 3
@@ -94,6 +94,8 @@ def _pairs(first: np.ndarray, second: np.ndarray, closeness: np.ndarray, n_frame
     jump = depth_jump(n_frames)
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * BOUNDARY_RADIUS + 1,) * 2)
     close = (closeness >= CLOSE_RATIO) & (np.abs(first.astype(np.int32) - second) >= jump)
+    # scattered close calls are texture noise, not an ambiguity worth the network
+    close = cv2.morphologyEx(close.view(np.uint8), cv2.MORPH_OPEN, np.ones((CLOSE_AREA,) * 2, np.uint8)) > 0
     mask = ((cv2.dilate(first, disk).astype(np.int32) - cv2.erode(first, disk)) >= jump) | close
     if n_frames == 2:
         return np.zeros_like(first), np.ones_like(first), mask
@@ -181,9 +183,10 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
             if progress:
                 progress("measure", k + 1, n_frames)
     assert candidates is not None
-    first, closeness = clean_index(candidates.best_index, SPECK_SIZE), candidates.closeness()
-    lower, upper, mask = _pairs(first, candidates.second_index, closeness, n_frames)
-    mask &= (candidates.best >= NOISE_FLOOR) & (lower != upper)
+    first, closeness = candidates.best_index, candidates.closeness()
+    lower, upper, mask = _pairs(clean_index(first, SPECK_SIZE), candidates.second_index, closeness, n_frames)
+    mask &= lower != upper
+    lower, upper = np.minimum(lower, first), np.maximum(upper, first)  # each pixel's pair holds its pick
     del candidates
     index = first.copy()
     raw = (first == lower).astype(np.float32)
@@ -192,7 +195,7 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
     for p, q, where in _pair_groups(lower, upper, mask):
         box = _grow(where, DECIDE_MARGIN)
         inside = where[box]
-        if computed + inside.size > NETWORK_BUDGET * index.size:
+        if computed + cover_area(inside) > NETWORK_PIXELS:
             continue
         d, r, share = decide(model, gray_of(p)[box], gray_of(q)[box], first[box] == p, inside, refine)
         np.copyto(index[box], np.where(d >= 0.5, p, q).astype(index.dtype), where=inside)

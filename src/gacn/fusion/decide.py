@@ -16,38 +16,51 @@ import numpy as np
 import torch
 
 from gacn.fusion.pair import blend_map
-from gacn.fusion.tiling import HALO, channel_weights, tile_grid, tile_tensor
+from gacn.fusion.tiling import HALO, Tile, channel_weights, tile_grid, tile_tensor
 from gacn.model import GACN
 from gacn.model import inference
 
-#: Side of the tiles the network runs on (each padded by the network's reach).
-NET_TILE = 96
-#: When the tiles to compute would cover more than this share of the image, the network runs
-#: on the whole image at once (cheaper than the tiles' overlapping margins).
-WHOLE_SHARE = 0.6
+#: Core sides of the tile grids the network may run on (each tile padded by the network's reach);
+#: the largest bounds the memory of one tile's activity maps (64 channels).
+TILE_SIDES = (64, 128, 256)
 
 
-def _network_tiles(model: GACN, x: np.ndarray, y: np.ndarray, mask: np.ndarray, raw: np.ndarray,
-                   tile: int) -> float:
-    """Write the network's raw map P(x sharper) into ``raw`` at the ``mask`` pixels, computing
-    it on the tiles that hold them; return the share of the image computed."""
+def _cover(mask: np.ndarray) -> list[Tile]:
+    """The tiles that hold ``mask`` pixels, from the grid (of :data:`TILE_SIDES`) whose touched
+    tiles, with their margins, have the smallest area: small tiles follow a thin band closely,
+    big ones waste less on margins where the pixels are dense."""
     h, w = mask.shape
+    best: list[Tile] = []
+    best_area = float("inf")
+    for side in TILE_SIDES:
+        tiles = [t for t in tile_grid(h, w, tile=side, halo=HALO) if mask[t.core].any()]
+        area = sum((t.py1 - t.py0) * (t.px1 - t.px0) for t in tiles)
+        if area < best_area:
+            best, best_area = tiles, area
+    return best
+
+
+def cover_area(mask: np.ndarray) -> int:
+    """Pixels the network computes to decide the ``mask`` pixels (:func:`_cover`, margins included)."""
+    return sum((t.py1 - t.py0) * (t.px1 - t.px0) for t in _cover(mask))
+
+
+def _network_tiles(model: GACN, x: np.ndarray, y: np.ndarray, mask: np.ndarray, raw: np.ndarray) -> float:
+    """Write the network's raw map P(x sharper) into ``raw`` at the ``mask`` pixels, computing
+    it on the tiles that hold them; return the share of the image computed (margins included)."""
     dev = next(model.parameters()).device
-    tiles = [t for t in tile_grid(h, w, tile=tile, halo=HALO) if mask[t.core].any()]
-    padded = sum((t.py1 - t.py0) * (t.px1 - t.px0) for t in tiles)
+    tiles = _cover(mask)
     with torch.inference_mode():
-        if padded > WHOLE_SHARE * h * w:
-            tiles = tile_grid(h, w, tile=max(h, w), halo=0)
         wx, wy = channel_weights(model, x), channel_weights(model, y)
         for t in tiles:
             diff = inference.activity_difference(model, tile_tensor(x, t, dev), tile_tensor(y, t, dev), wx, wy)
             net = inference.decide(model, diff)[0, 0][t.inner].float().cpu().numpy()
             np.copyto(raw[t.core], net, where=mask[t.core])
-    return sum((t.y1 - t.y0) * (t.x1 - t.x0) for t in tiles) / float(h * w)
+    return cover_area(mask) / float(mask.size)
 
 
 def decide(model: GACN, x: np.ndarray, y: np.ndarray, cheap: np.ndarray, mask: np.ndarray,
-           refine: bool = True, tile: int = NET_TILE) -> tuple[np.ndarray, np.ndarray, float]:
+           refine: bool = True) -> tuple[np.ndarray, np.ndarray, float]:
     """The map P(``x`` is sharper than ``y``): the network where ``mask``, ``cheap`` elsewhere.
 
     Parameters
@@ -63,8 +76,6 @@ def decide(model: GACN, x: np.ndarray, y: np.ndarray, cheap: np.ndarray, mask: n
         bool (H, W): the pixels the network decides.
     refine : bool
         Settle the focus boundaries with the boundary refiner (after the boundary guided filter).
-    tile : int
-        Side of the network's tiles.
 
     Returns
     -------
@@ -74,7 +85,7 @@ def decide(model: GACN, x: np.ndarray, y: np.ndarray, cheap: np.ndarray, mask: n
         float32 (H, W): the map before them (the network's raw map on its tiles, the cheap
         choice as 0 or 1 elsewhere).
     share : float
-        The fraction of the image the network computed.
+        The area the network computed (tiles with their margins), as a fraction of the image.
 
     Examples
     --------
@@ -88,7 +99,7 @@ def decide(model: GACN, x: np.ndarray, y: np.ndarray, cheap: np.ndarray, mask: n
     (True, True)
     """
     raw = cheap.astype(np.float32)
-    share = _network_tiles(model, x, y, mask, raw, tile) if mask.any() else 0.0
+    share = _network_tiles(model, x, y, mask, raw) if mask.any() else 0.0
     dev = next(model.parameters()).device
     to_t = lambda arr: torch.from_numpy(arr)[None, None].to(dev)  # noqa: E731
     with torch.inference_mode():

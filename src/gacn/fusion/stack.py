@@ -157,10 +157,12 @@ def fuse_stack(
 
         def gray_of(k: int) -> np.ndarray:
             img = frames.load(k)
+            gray = to_gray_float(img)
             if k not in estimated:
-                matrices[k] = estimate_transform(ref_gray, to_gray_float(img))
+                matrices[k] = estimate_transform(ref_gray, gray)
                 estimated.add(k)
-            return to_gray_float(warp_image(img, matrices[k]))
+            # the fast path warps the gray image (one channel); the faithful one keeps its order
+            return warp_image(gray, matrices[k]) if method == "fast" else to_gray_float(warp_image(img, matrices[k]))
 
         def warped(k: int) -> np.ndarray:
             return warp_image(frames.load(k), matrices[k])
