@@ -184,9 +184,11 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
                 progress("measure", k + 1, n_frames)
     assert candidates is not None
     first, closeness = candidates.best_index, candidates.closeness()
-    lower, upper, mask = _pairs(clean_index(first, SPECK_SIZE), candidates.second_index, closeness, n_frames)
+    clean = clean_index(first, SPECK_SIZE)
+    lower, upper, mask = _pairs(clean, candidates.second_index, closeness, n_frames)
+    partner = np.where(lower == clean, upper, lower)  # each pixel's pair holds its own pick
+    lower, upper = np.minimum(first, partner), np.maximum(first, partner)
     mask &= lower != upper
-    lower, upper = np.minimum(lower, first), np.maximum(upper, first)  # each pixel's pair holds its pick
     del candidates
     index = first.copy()
     raw = (first == lower).astype(np.float32)
