@@ -50,7 +50,7 @@ def test_fuse_no_refine_gives_the_method_map(tmp_path: Path, pair_files: tuple[P
 
     a, b, _ = pair_files
     out, dmap = tmp_path / "fused.png", tmp_path / "map.png"
-    assert run("fuse", a, b, "-o", out, "--map", dmap, "--no-refine").returncode == 0
+    assert run("fuse", a, b, "-o", out, "--map", dmap, "--method", "gacn", "--no-refine").returncode == 0
     method = fuse_pair(iio.imread(a), iio.imread(b), refine=False).decision_map
     refined = fuse_pair(iio.imread(a), iio.imread(b)).decision_map
     written = iio.imread(dmap).astype(np.int16)

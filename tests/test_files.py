@@ -284,17 +284,14 @@ def test_mixed_bit_depths_fuse_in_the_first_frames_depth(tmp_path: Path) -> None
     assert mixed.dtype == np.uint8 and np.array_equal(mixed, same)
 
 
-@pytest.mark.parametrize("strategy", [
-    "running", "serial",
-    pytest.param("calibration", marks=pytest.mark.xfail(
-        strict=True, reason="gacn.fusion.stack._blend copies frames into the first frame's dtype unscaled "
-                            "(the hard copy needs to_float/from_float); stack.py belongs to the pipeline rewrite")),
-])
-def test_mixed_bit_depth_stack_is_scaled_to_the_first_frame(strategy: str) -> None:
+@pytest.mark.parametrize(("method", "strategy"), [
+    ("fast", "running"), ("gacn", "running"), ("gacn", "serial"), ("gacn", "calibration")])
+def test_mixed_bit_depth_stack_is_scaled_to_the_first_frame(method: str, strategy: str) -> None:
     from gacn.fusion.synthetic import make_stack
 
     frames = list(make_stack(n_frames=3, size=(64, 80), max_blur=3.0, seed=4).frames)
-    same = gacn.fuse(frames, strategy=strategy, align=False).image
-    mixed = gacn.fuse([frames[0].astype(np.uint16) * 257, *frames[1:]], strategy=strategy, align=False).image
+    options = dict(method=method, strategy=strategy, align=False)
+    same = gacn.fuse(frames, **options).image
+    mixed = gacn.fuse([frames[0].astype(np.uint16) * 257, *frames[1:]], **options).image
     assert mixed.dtype == np.uint16
     assert np.abs(mixed.astype(int) - same.astype(int) * 257).max() <= 257  # one 8-bit step

@@ -46,14 +46,14 @@ def test_default_strategy_on_six_frames(six) -> None:
 
 def test_default_beats_calibration_on_a_sparse_stack(sparse) -> None:
     ours = gacn.fuse(sparse.frames, align=False)
-    cal = gacn.fuse(sparse.frames, align=False, strategy="calibration")
+    cal = gacn.fuse(sparse.frames, align=False, method="gacn", strategy="calibration")
     assert index_accuracy(ours.index_map, sparse) > index_accuracy(cal.index_map, sparse) + 0.05
     assert psnr(ours.image, sparse.sharp) > psnr(cal.image, sparse.sharp)
 
 
 def test_boundary_refiner_makes_running_more_accurate(sparse) -> None:
-    refined = gacn.fuse(sparse.frames, align=False)
-    plain = gacn.fuse(sparse.frames, align=False, refine=False)
+    refined = gacn.fuse(sparse.frames, align=False, method="gacn")
+    plain = gacn.fuse(sparse.frames, align=False, method="gacn", refine=False)
     assert index_accuracy(refined.index_map, sparse) > index_accuracy(plain.index_map, sparse) + 0.005
     assert psnr(refined.image, sparse.sharp) > psnr(plain.image, sparse.sharp)
 
@@ -69,8 +69,8 @@ def test_unaligned_stack_is_aligned_and_cropped() -> None:
 @pytest.mark.parametrize("strategy", gacn.STRATEGIES)
 def test_strategies_tile_like_untiled(strategy: str) -> None:
     s = make_stack(n_frames=3, size=(64, 144))
-    whole = fuse_stack(s.frames, strategy=strategy, align=False, tile=256)
-    tiled = fuse_stack(s.frames, strategy=strategy, align=False, tile=64)
+    whole = fuse_stack(s.frames, method="gacn", strategy=strategy, align=False, tile=256)
+    tiled = fuse_stack(s.frames, method="gacn", strategy=strategy, align=False, tile=64)
     assert np.mean(whole.index_map != tiled.index_map) < 0.01
     assert np.abs(whole.image.astype(int) - tiled.image.astype(int)).mean() < 0.5
 
@@ -78,7 +78,7 @@ def test_strategies_tile_like_untiled(strategy: str) -> None:
 def test_calibration_copies_pixels_from_the_chosen_frame() -> None:
     s = make_stack(n_frames=3, size=(64, 64))
     frames16 = [f.astype(np.uint16) * 257 for f in s.frames]
-    r = gacn.fuse(frames16, align=False, strategy="calibration")
+    r = gacn.fuse(frames16, align=False, method="gacn", strategy="calibration")
     assert r.image.dtype == np.uint16 and r.image.max() > 255
     stack = np.stack(frames16)
     picked = np.take_along_axis(stack, r.index_map[None, ..., None].astype(int), 0)[0]
@@ -104,7 +104,11 @@ def test_bad_input() -> None:
     with pytest.raises(gacn.InputError, match="at least two"):
         gacn.fuse([a])
     with pytest.raises(gacn.InputError, match="unknown strategy"):
-        gacn.fuse([a, a, a], strategy="vote")
+        gacn.fuse([a, a, a], method="gacn", strategy="vote")
+    with pytest.raises(gacn.InputError, match="unknown method"):
+        gacn.fuse([a, a, a], method="magic")
+    with pytest.raises(gacn.InputError, match="method 'gacn'"):
+        gacn.fuse([a, a, a], strategy="calibration")
     with pytest.raises(gacn.InputError, match="sizes differ"):
         gacn.fuse([a, a, np.zeros((32, 40), np.uint8)], align=False)
     with pytest.raises(gacn.InputError, match="list"):

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from gacn.fusion.frames import IMAGE_SUFFIXES, RAW_SUFFIXES
-from gacn.fusion.stack import DEFAULT_STRATEGY, STRATEGIES
+from gacn.fusion.stack import DEFAULT_METHOD, DEFAULT_STRATEGY, METHODS, STRATEGIES
 from gacn.io import InputError, output_folder
 
 #: Name of the per-job log written in the output folder.
@@ -186,6 +186,7 @@ def fuse_job(
     write_maps: bool = True,
     threads: int | None = 1,
     align: bool | None = None,
+    method: str = DEFAULT_METHOD,
 ) -> dict[str, Any]:
     """Fuse one job and write its outputs; never raises for a bad job (the task run by each worker).
 
@@ -206,7 +207,7 @@ def fuse_job(
     device : str
         ``'cpu'`` or ``'cuda'``.
     strategy : {'running', 'calibration', 'serial'}
-        How stacks of three or more are combined.
+        With ``method='gacn'``, how stacks of three or more are combined.
     write_maps : bool
         Also write ``NAME_map.png``.
     threads : int, optional
@@ -214,6 +215,8 @@ def fuse_job(
     align : bool, optional
         Register the frames to the middle one (default: on for three or more, as
         :func:`gacn.fuse`); aligned stacks are cropped to the area every frame covers.
+    method : {'fast', 'gacn'}
+        The fast path (default) or the faithful one (:func:`gacn.fuse`).
 
     Returns
     -------
@@ -239,7 +242,7 @@ def fuse_job(
         else:
             frames = [str(p) for p in job.inputs]
         t1 = time.perf_counter()
-        result = gacn.fuse(frames, weights=weights, device=device, strategy=strategy, align=align)
+        result = gacn.fuse(frames, weights=weights, device=device, method=method, strategy=strategy, align=align)
         t2 = time.perf_counter()
         times["fuse_s"] = t2 - t1
         if write_maps:
@@ -348,6 +351,7 @@ def run_batch(
     threads: int = 1,
     scheduler: str | None = None,
     align: bool | None = None,
+    method: str = DEFAULT_METHOD,
 ) -> list[dict[str, Any]]:
     """Fuse every job on a Dask cluster, one task per job, and log the outcome in ``batch.csv``.
 
@@ -384,6 +388,8 @@ def run_batch(
         Address of a running scheduler to connect to instead of starting a local cluster.
     align : bool, optional
         Register the frames of each job (default: on for stacks of three or more).
+    method : {'fast', 'gacn'}
+        The fast path (default) or the faithful one (:func:`gacn.fuse`).
 
     Returns
     -------
@@ -406,6 +412,10 @@ def run_batch(
 
     if strategy not in STRATEGIES:
         raise InputError(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+    if method != "gacn" and strategy != DEFAULT_STRATEGY:
+        raise InputError(f"strategy {strategy!r} belongs to method 'gacn' (the faithful path): add --method gacn")
     if client is None and scheduler is None and (workers < 1 or threads < 1):
         raise InputError(f"need at least one worker and one thread, got {workers} x {threads}")
     weights = None if weights is None else str(Path(weights).resolve())
@@ -439,7 +449,7 @@ def run_batch(
         )
 
         options = {"weights": weights, "device": device, "strategy": strategy, "write_maps": write_maps,
-                   "threads": threads, "align": align}
+                   "threads": threads, "align": align, "method": method}
         futures = {client.submit(fuse_job, job, str(out), **options, pure=False): job for job in todo}
         columns = (TextColumn("fusing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         try:

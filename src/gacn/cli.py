@@ -188,8 +188,10 @@ def batch(
         "--scheduler", help="Run on an existing Dask cluster (e.g. tcp://host:8786) instead of local workers.")] = None,
     weights: Annotated[Path | None, typer.Option("--weights", help="safetensors weights (default: shipped).")] = None,
     device: Device = "cpu",
+    method: Annotated[str, typer.Option(
+        "--method", help="fast (default) or gacn (the faithful path), as for gacn fuse.")] = "fast",
     strategy: Annotated[str, typer.Option(
-        "--strategy", help="For stacks of three or more: running, calibration or serial.")] = "running",
+        "--strategy", help="With --method gacn, for stacks of three or more: running, calibration or serial.")] = "running",
     align: Annotated[bool | None, typer.Option(
         "--align/--no-align", help="Register frames to the middle one (default: on for 3 or more).",
         show_default=False)] = None,
@@ -202,8 +204,8 @@ def batch(
 
     start = time.perf_counter()
     jobs = find_jobs(input_dir, exclude=[output])
-    rows = run_batch(jobs, output, weights=weights, device=device, strategy=strategy, write_maps=not no_maps,
-                     workers=workers, threads=threads, scheduler=scheduler, align=align)
+    rows = run_batch(jobs, output, weights=weights, device=device, method=method, strategy=strategy,
+                     write_maps=not no_maps, workers=workers, threads=threads, scheduler=scheduler, align=align)
     counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "skipped", "failed")}
     for row in rows:
         if row["status"] == "failed":

@@ -88,7 +88,8 @@ def blend_frames(first: np.ndarray, load: Callable[[int], np.ndarray], index: np
         out = np.empty_like(first)
         for n, k in enumerate(present):
             mask = index == k
-            out[mask] = load(int(k))[mask]
+            frame = load(int(k))
+            out[mask] = (frame if frame.dtype == out.dtype else from_float(to_float(frame), out.dtype))[mask]
             if progress:
                 progress("blend", n + 1, len(present))
         return out, np.ones(index.shape, np.float32)

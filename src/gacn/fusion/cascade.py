@@ -73,16 +73,16 @@ def depth_jump(n_frames: int) -> int:
     return max(1, int(np.ceil(DEPTH_JUMP_SHARE * (n_frames - 1))))
 
 
-def _pairs(first: np.ndarray, second: np.ndarray, closeness: np.ndarray, n_frames: int
+def _pairs(first: np.ndarray, clean: np.ndarray, second: np.ndarray, closeness: np.ndarray, n_frames: int
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per pixel, the two frames the network chooses between, and where it does.
 
-    Each pixel's pair holds its best frame and a partner: at a close call between two frames
-    at least :func:`depth_jump` apart, the second-best frame; around a focus boundary (within
-    :data:`BOUNDARY_RADIUS` of a jump of the best frame of that size) the most common best
-    frame nearby that far from its own, so that on both sides of a boundary between two depths
-    the pair is the same. Elsewhere the cheap choice stands and both are the best frame; a pair of
-    frames is its own pair everywhere.
+    Each pixel's pair holds its best frame ``first`` and a partner: at a close call between two
+    frames at least :func:`depth_jump` apart, the second-best frame ``second``; next to a focus
+    boundary (within :data:`BOUNDARY_RADIUS` of a jump of that size in ``clean``, the best
+    frame without specks) the most common best frame nearby that far from its own, so that on
+    both sides of a boundary between two depths the pair is the same; on a speck, the frame
+    around it. Elsewhere the cheap choice stands. A pair of frames is its own pair everywhere.
 
     Returns
     -------
@@ -96,11 +96,13 @@ def _pairs(first: np.ndarray, second: np.ndarray, closeness: np.ndarray, n_frame
     close = (closeness >= CLOSE_RATIO) & (np.abs(first.astype(np.int32) - second) >= jump)
     # scattered close calls are texture noise, not an ambiguity worth the network
     close = cv2.morphologyEx(close.view(np.uint8), cv2.MORPH_OPEN, np.ones((CLOSE_AREA,) * 2, np.uint8)) > 0
-    mask = ((cv2.dilate(first, disk).astype(np.int32) - cv2.erode(first, disk)) >= jump) | close
+    mask = ((cv2.dilate(clean, disk).astype(np.int32) - cv2.erode(clean, disk)) >= jump) | close
     if n_frames == 2:
         return np.zeros_like(first), np.ones_like(first), mask
-    partner = np.where(close, second, _neighbour(first, jump))
-    return np.minimum(first, partner), np.maximum(first, partner), mask
+    neighbour = _neighbour(clean, jump)
+    partner = np.where(close, second, np.where(first != clean, clean, neighbour))
+    lower, upper = np.minimum(first, partner), np.maximum(first, partner)
+    return lower, upper, mask & (lower != upper)
 
 
 def _neighbour(first: np.ndarray, jump: int) -> np.ndarray:
@@ -162,7 +164,8 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
     dict
         ``index`` (uint16 frame per pixel), ``confidence`` (float32 0..1: how clearly the chosen
         frame won), ``decision`` and ``raw`` (float32 P(lower frame of the pair) after and before
-        the boundary filters), ``share`` (fraction of the image the network computed).
+        the boundary filters), ``network`` (bool: the pixels the network decided), ``share``
+        (the area the network computed, margins included, as a fraction of the image).
 
     Examples
     --------
@@ -185,15 +188,13 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
     assert candidates is not None
     first, closeness = candidates.best_index, candidates.closeness()
     clean = clean_index(first, SPECK_SIZE)
-    lower, upper, mask = _pairs(clean, candidates.second_index, closeness, n_frames)
-    partner = np.where(lower == clean, upper, lower)  # each pixel's pair holds its own pick
-    lower, upper = np.minimum(first, partner), np.maximum(first, partner)
-    mask &= lower != upper
+    lower, upper, mask = _pairs(first, clean, candidates.second_index, closeness, n_frames)
     del candidates
     index = first.copy()
     raw = (first == lower).astype(np.float32)
     decision = raw.copy()
     computed = 0.0
+    network = np.zeros(first.shape, bool)
     for p, q, where in _pair_groups(lower, upper, mask):
         box = _grow(where, DECIDE_MARGIN)
         inside = where[box]
@@ -204,9 +205,10 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
         np.copyto(decision[box], d, where=inside)
         np.copyto(raw[box], r, where=inside)
         computed += share * inside.size
+        network |= where
     confidence = np.where(mask, np.abs(2.0 * raw - 1.0), 1.0 - closeness).astype(np.float32)
     return {"index": index, "confidence": confidence, "share": computed / index.size, "decision": decision,
-            "raw": raw}
+            "raw": raw, "network": network}
 
 
 def _pair_groups(lower: np.ndarray, upper: np.ndarray, mask: np.ndarray

@@ -132,6 +132,8 @@ def fuse_stack(
         raise InputError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
     if strategy not in STRATEGIES:
         raise InputError(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
+    if method != "gacn" and strategy != DEFAULT_STRATEGY:
+        raise InputError(f"strategy {strategy!r} belongs to method 'gacn' (the faithful path): add method='gacn'")
     if model is None:
         model = cached_model(None if weights is None else str(weights), device)
     dev = next(model.parameters()).device

@@ -22,7 +22,8 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from gacn.fusion.stack import IMAGE_SUFFIXES, index_preview
+from gacn.fusion.blend import index_preview
+from gacn.fusion.frames import IMAGE_SUFFIXES
 from gacn.io import InputError, write_image
 from gacn.web.jobs import Job, JobStore, Result, fuse_options
 from gacn.web.retouch import Stroke

@@ -26,7 +26,8 @@ import numpy as np
 
 import gacn
 from gacn.fusion.align import common_box, estimate_transform, warp_image
-from gacn.fusion.stack import index_preview, read_frame
+from gacn.fusion.blend import index_preview
+from gacn.fusion.frames import read_frame
 from gacn.io import InputError, to_gray_float
 from gacn.web.retouch import Stroke, apply_strokes
 from gacn.web.tiles import Pyramid, display_rgb
