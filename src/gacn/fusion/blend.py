@@ -10,6 +10,8 @@ import numpy as np
 from gacn.io import from_float, to_float
 
 Progress = Callable[[str, int, int], None]
+#: Rows per strip when a frame is added to the blend.
+STRIP_ROWS = 256
 
 
 def index_preview(index: np.ndarray, n_frames: int) -> np.ndarray:
@@ -101,12 +103,15 @@ def blend_frames(first: np.ndarray, load: Callable[[int], np.ndarray], index: np
         mask = index == k
         box = _box(mask, reach)
         w = cv2.GaussianBlur(mask[box].astype(np.float32), (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
-        img = to_float(load(int(k))[box])
-        acc[box] += w[..., None] * img if img.ndim == 3 else w * img
+        frame = load(int(k))[box]
+        for y0 in range(0, w.shape[0], STRIP_ROWS):  # in strips: no full-size float temporaries
+            rows = slice(y0, y0 + STRIP_ROWS)
+            img = to_float(frame[rows])
+            acc[box][rows] += w[rows, :, None] * img if img.ndim == 3 else w[rows] * img
         wsum[box] += w
         np.copyto(chosen[box], w, where=mask[box])
         if progress:
             progress("blend", n + 1, len(present))
-    wsum = np.maximum(wsum, 1e-12)
-    fused = acc / (wsum[..., None] if acc.ndim == 3 else wsum)
-    return from_float(fused, first.dtype), chosen / wsum
+    np.maximum(wsum, 1e-12, out=wsum)
+    acc /= wsum[..., None] if acc.ndim == 3 else wsum
+    return from_float(acc, first.dtype), chosen / wsum

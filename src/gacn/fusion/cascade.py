@@ -177,12 +177,12 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
     1.0
     """
     candidates: Candidates | None = None
-    with Prefetch(gray_of, range(n_frames)) as grays:
+    with Prefetch(lambda k: focus_measure(gray_of(k)), range(n_frames)) as measures:
         for k in range(n_frames):
-            gray = grays(k)
+            energy = measures(k)
             if candidates is None:
-                candidates = Candidates(gray.shape)
-            candidates.update(k, focus_measure(gray))
+                candidates = Candidates(energy.shape)
+            candidates.update(k, energy)
             if progress:
                 progress("measure", k + 1, n_frames)
     assert candidates is not None

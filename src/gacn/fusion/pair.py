@@ -86,6 +86,10 @@ def check_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
+#: Rows per strip in :func:`mix`.
+MIX_ROWS = 256
+
+
 def mix(a: np.ndarray, b: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """``weight * a + (1 - weight) * b`` per pixel (every channel), in ``a``'s dtype.
 
@@ -94,9 +98,13 @@ def mix(a: np.ndarray, b: np.ndarray, weight: np.ndarray) -> np.ndarray:
     >>> mix(np.zeros((1, 2), np.uint8), np.full((1, 2), 200, np.uint8), np.float32([[1, 0.5]])).tolist()
     [[0, 100]]
     """
-    fa, fb = to_float(a), to_float(b)
-    w = weight[..., None] if fa.ndim == 3 else weight
-    return from_float(w * fa + (1.0 - w) * fb, a.dtype)
+    out = np.empty(a.shape, a.dtype)
+    for y0 in range(0, a.shape[0], MIX_ROWS):  # in strips: no full-size float temporaries
+        rows = slice(y0, y0 + MIX_ROWS)
+        fa, fb = to_float(a[rows]), to_float(b[rows])
+        w = weight[rows, :, None] if fa.ndim == 3 else weight[rows]
+        out[rows] = from_float(w * fa + (1.0 - w) * fb, a.dtype)
+    return out
 
 
 def fuse_pair(
