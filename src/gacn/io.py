@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 #: Rec. 601 luma weights, as MATLAB's rgb2gray.
 LUMA = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103], dtype=np.float32)
+#: Rows per strip in :func:`to_gray_float`.
+GRAY_ROWS = 256
 
 _TIFF = {".tif", ".tiff"}
 #: Output formats by file extension.
@@ -313,10 +315,12 @@ def from_float(image: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 def to_gray_float(image: np.ndarray) -> np.ndarray:
     """Float32 luma in 0..1 of a gray or RGB image of any supported dtype."""
-    f = to_float(image)
-    if f.ndim == 3:
-        f = f @ LUMA
-    return np.ascontiguousarray(f, dtype=np.float32)
+    if image.ndim == 2:
+        return np.ascontiguousarray(to_float(image), dtype=np.float32)
+    out = np.empty(image.shape[:2], np.float32)
+    for y0 in range(0, image.shape[0], GRAY_ROWS):  # in strips: no full-size float RGB copy
+        out[y0:y0 + GRAY_ROWS] = to_float(image[y0:y0 + GRAY_ROWS]) @ LUMA
+    return out
 
 
 def output_format(path: str | os.PathLike) -> str:

@@ -113,5 +113,8 @@ def blend_frames(first: np.ndarray, load: Callable[[int], np.ndarray], index: np
         if progress:
             progress("blend", n + 1, len(present))
     np.maximum(wsum, 1e-12, out=wsum)
-    acc /= wsum[..., None] if acc.ndim == 3 else wsum
-    return from_float(acc, first.dtype), chosen / wsum
+    out = np.empty(first.shape, first.dtype)
+    for y0 in range(0, out.shape[0], STRIP_ROWS):
+        rows = slice(y0, y0 + STRIP_ROWS)
+        out[rows] = from_float(acc[rows] / (wsum[rows, :, None] if acc.ndim == 3 else wsum[rows]), first.dtype)
+    return out, chosen / wsum

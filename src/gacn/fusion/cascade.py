@@ -131,7 +131,7 @@ def _neighbour(first: np.ndarray, jump: int) -> np.ndarray:
 
 
 def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray], refine: bool = True,
-                 progress: Progress | None = None) -> dict[str, np.ndarray | float]:
+                 progress: Progress | None = None, workers: int = 2) -> dict[str, np.ndarray | float]:
     """Index map of a stack: the cheap measure in one streaming pass, then one network decision.
 
     1. Measure every frame and keep each pixel's best and second-best frame
@@ -158,6 +158,8 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
         Settle the focus boundaries with the boundary refiner.
     progress : callable, optional
         ``progress('measure', done, total)`` after each frame of step 1.
+    workers : int
+        Threads that prepare frames ahead in step 1 (each holds about four frame-sized maps).
 
     Returns
     -------
@@ -177,7 +179,7 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
     1.0
     """
     candidates: Candidates | None = None
-    with Prefetch(lambda k: focus_measure(gray_of(k)), range(n_frames)) as measures:
+    with Prefetch(lambda k: focus_measure(gray_of(k)), range(n_frames), workers, ahead=workers) as measures:
         for k in range(n_frames):
             energy = measures(k)
             if candidates is None:
@@ -195,7 +197,8 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
     decision = raw.copy()
     computed = 0.0
     network = np.zeros(first.shape, bool)
-    for p, q, where in _pair_groups(lower, upper, mask):
+    for p, q in _pair_groups(lower, upper, mask):
+        where = mask & (lower == p) & (upper == q)
         box = _grow(where, DECIDE_MARGIN)
         inside = where[box]
         if computed + cover_area(inside) > NETWORK_PIXELS:
@@ -211,20 +214,14 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
             "raw": raw, "network": network}
 
 
-def _pair_groups(lower: np.ndarray, upper: np.ndarray, mask: np.ndarray
-                 ) -> list[tuple[int, int, np.ndarray]]:
-    """The pairs of frames the network decides between, most pixels first: ``(p, q, where)``,
-    at most :data:`MAX_PAIRS`, each with at least :data:`MIN_PAIR_PIXELS` pixels."""
+def _pair_groups(lower: np.ndarray, upper: np.ndarray, mask: np.ndarray) -> list[tuple[int, int]]:
+    """The pairs of frames ``(p, q)`` the network decides between, most pixels first: at most
+    :data:`MAX_PAIRS`, each with at least :data:`MIN_PAIR_PIXELS` pixels."""
     keys = lower.astype(np.int64)[mask] * 65536 + upper[mask]
     values, counts = np.unique(keys, return_counts=True)
     order = np.argsort(-counts)[:MAX_PAIRS]
-    groups = []
-    for key, count in zip(values[order], counts[order]):
-        if count < MIN_PAIR_PIXELS:
-            break
-        p, q = int(key // 65536), int(key % 65536)
-        groups.append((p, q, mask & (lower == p) & (upper == q)))
-    return groups
+    return [(int(key // 65536), int(key % 65536)) for key, count in zip(values[order], counts[order])
+            if count >= MIN_PAIR_PIXELS]
 
 
 def _grow(where: np.ndarray, margin: int) -> tuple[slice, slice]:

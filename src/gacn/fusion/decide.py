@@ -5,9 +5,9 @@ network does. It is unreliable in two places: where the two best frames are clos
 is clearly sharper), and next to a focus boundary, where a defocused object's blur spreads
 over its sharp neighbour (a halo) and where the network and the boundary refiner were
 trained to do better. Given those pixels, :func:`decide` runs GACN on the tiles that hold them (its receptive field around each tile, so each computed pixel is the
-network's own decision there), keeps the cheap choice elsewhere, and settles every focus
-boundary of the combined map with the boundary guided filter and the boundary refiner, as
-the faithful path does.
+network's own decision there), keeps the cheap choice elsewhere, and settles the focus
+boundaries of the combined map with the boundary guided filter and the boundary refiner, as
+the faithful path does, on the same tiles (with the filters' reach around them).
 """
 
 from __future__ import annotations
@@ -20,6 +20,12 @@ from gacn.fusion.tiling import HALO, Tile, channel_weights, tile_grid, tile_tens
 from gacn.model import GACN
 from gacn.model import inference
 
+#: Pixels around a piece that the boundary guided filter and the refiner read (the refiner's
+#: reach, 56 px, and the filter's, 10 px): each piece's map is then as on the whole image.
+FILTER_REACH = 66
+#: When the pieces, with that margin, would cover more than this share of the image, the
+#: boundary filters run on the whole image at once.
+WHOLE_SHARE = 0.6
 #: Core sides of the tile grids the network may run on (each tile padded by the network's reach);
 #: the largest bounds the memory of one tile's activity maps (64 channels).
 TILE_SIDES = (64, 128, 256)
@@ -99,10 +105,22 @@ def decide(model: GACN, x: np.ndarray, y: np.ndarray, cheap: np.ndarray, mask: n
     (True, True)
     """
     raw = cheap.astype(np.float32)
-    share = _network_tiles(model, x, y, mask, raw) if mask.any() else 0.0
+    decision = raw.copy()
+    if not mask.any():
+        return decision, raw, 0.0
+    share = _network_tiles(model, x, y, mask, raw)
     dev = next(model.parameters()).device
-    to_t = lambda arr: torch.from_numpy(arr)[None, None].to(dev)  # noqa: E731
+    to_t = lambda arr: torch.from_numpy(np.ascontiguousarray(arr))[None, None].to(dev)  # noqa: E731
+    h, w = mask.shape
+    pieces = [t.core for t in _cover(mask)]
+    grown = [(slice(max(r.start - FILTER_REACH, 0), min(r.stop + FILTER_REACH, h)),
+              slice(max(c.start - FILTER_REACH, 0), min(c.stop + FILTER_REACH, w))) for r, c in pieces]
+    if sum((r.stop - r.start) * (c.stop - c.start) for r, c in grown) > WHOLE_SHARE * h * w:
+        pieces = grown = [(slice(0, h), slice(0, w))]
     with torch.inference_mode():
-        decision = blend_map(to_t(raw), to_t(x), to_t(y), refine)[0, 0].float().cpu().numpy()
-    np.copyto(decision, raw, where=~mask)  # the boundary filters reach a little past the mask
+        for core, window in zip(pieces, grown):
+            d = blend_map(to_t(raw[window]), to_t(x[window]), to_t(y[window]), refine)[0, 0].float().cpu().numpy()
+            inner = (slice(core[0].start - window[0].start, core[0].stop - window[0].start),
+                     slice(core[1].start - window[1].start, core[1].stop - window[1].start))
+            np.copyto(decision[core], d[inner], where=mask[core])  # elsewhere the cheap choice stands
     return decision, raw, share

@@ -51,6 +51,9 @@ METHODS = ("fast", "gacn")
 DEFAULT_METHOD = METHODS[0]
 
 Progress = Callable[[str, int, int], None]
+#: Frames up to this many pixels are prepared two at a time (in two threads); bigger ones one at
+#: a time, since each frame in flight holds about four frame-sized float maps (400 MB at 24 MP).
+PARALLEL_PIXELS = 12_000_000
 
 
 def fuse_stack(
@@ -153,24 +156,27 @@ def fuse_stack(
             align = n >= 3
         matrices = [np.eye(2, 3, dtype=np.float32)] * n
         ref_index = n // 2
-        ref_gray = to_gray_float(frames.load(ref_index)) if align else None
-
+        reference = {"gray": to_gray_float(frames.load(ref_index))} if align else {}
         estimated = {ref_index} if align else set(range(n))
+        workers = 2 if h * w <= PARALLEL_PIXELS else 1
 
         def gray_of(k: int) -> np.ndarray:
             img = frames.load(k)
             gray = to_gray_float(img)
             if k not in estimated:
-                matrices[k] = estimate_transform(ref_gray, gray)
+                matrices[k] = estimate_transform(reference["gray"], gray)
                 estimated.add(k)
-            # the fast path warps the gray image (one channel); the faithful one keeps its order
-            return warp_image(gray, matrices[k]) if method == "fast" else to_gray_float(warp_image(img, matrices[k]))
+                if len(estimated) == n:  # every frame registered: the reference is no longer needed
+                    reference.clear()
+            if method == "fast":  # warp the gray image (one channel); the faithful path keeps its order
+                return warp_image(gray, matrices[k])
+            return to_gray_float(warp_image(img, matrices[k]))
 
         def warped(k: int) -> np.ndarray:
             return warp_image(frames.load(k), matrices[k])
 
         if method == "fast":
-            out = decide_stack(model, n, gray_of, refine, progress)
+            out = decide_stack(model, n, gray_of, refine, progress, workers)
             if n == 2:  # the pair's map is the weight of frame 0 everywhere
                 out.update(image=mix(warped(0), warped(1), out["decision"]), chosen=out["decision"])
         else:
@@ -190,7 +196,7 @@ def fuse_stack(
             image, chosen = out["image"], out["chosen"]
         else:
             present = np.flatnonzero(np.bincount(index.ravel()))
-            with Prefetch(warped, present.tolist()) as prefetched:
+            with Prefetch(warped, present.tolist(), workers, ahead=workers) as prefetched:
                 image, chosen = blend_frames(first, prefetched, index, blend_sigma if soft else 0.0, progress)
         if n == 2:
             chosen, raw = out["decision"], out["raw"]
