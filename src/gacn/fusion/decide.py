@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gacn.fusion.pair import blend_map
+from gacn.fusion.pair import UNTILED_PIXELS, blend_map
 from gacn.fusion.tiling import HALO, Tile, channel_weights, tile_grid, tile_tensor
 from gacn.model import GACN
 from gacn.model import inference
@@ -32,12 +32,15 @@ TILE_SIDES = (64, 128, 256)
 
 
 def _cover(mask: np.ndarray) -> list[Tile]:
-    """The tiles that hold ``mask`` pixels, from the grid (of :data:`TILE_SIDES`) whose touched
-    tiles, with their margins, have the smallest area: small tiles follow a thin band closely,
-    big ones waste less on margins where the pixels are dense."""
+    """The tiles that hold ``mask`` pixels, from the grid (of :data:`TILE_SIDES`, or the whole
+    image when it is small) whose touched tiles, with their margins, have the smallest area:
+    small tiles follow a thin band closely, big ones waste less on margins where the pixels are
+    dense."""
     h, w = mask.shape
     best: list[Tile] = []
     best_area = float("inf")
+    if h * w <= UNTILED_PIXELS:  # the whole image in one piece: no margins at all
+        best, best_area = tile_grid(h, w, tile=max(h, w), halo=0), h * w
     for side in TILE_SIDES:
         tiles = [t for t in tile_grid(h, w, tile=side, halo=HALO) if mask[t.core].any()]
         area = sum((t.py1 - t.py0) * (t.px1 - t.px0) for t in tiles)
