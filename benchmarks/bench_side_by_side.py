@@ -81,9 +81,9 @@ def commands(case: str, frames: list[Path], out: Path, focus_stack: str | None, 
     """The command line of every tool for one case."""
     files = [str(p) for p in frames]
     gacn = [sys.executable, "-m", "gacn", "fuse", *files]
-    runs = {"gacn fast": [*gacn, "-o", str(out / f"{case}_fast.png")]}
+    runs = {"gacn fast": [*gacn, "-o", str(out / f"{case}_fast.jpg")]}  # JPEG, as focus-stack writes
     if faithful:
-        runs["gacn faithful"] = [*gacn, "-o", str(out / f"{case}_faithful.png"), "--method", "gacn"]
+        runs["gacn faithful"] = [*gacn, "-o", str(out / f"{case}_faithful.jpg"), "--method", "gacn"]
     if shutil.which("enfuse"):
         runs["enfuse"] = ["enfuse", *ENFUSE_ARGS, "-o", str(out / f"{case}_enfuse.tif"), *files]
     if focus_stack:

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 #: Rec. 601 luma weights, as MATLAB's rgb2gray.
 LUMA = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103], dtype=np.float32)
+#: zlib level of the PNGs written: 1 writes a 3 MP photo about 5x faster than Pillow's default 6,
+#: for files about a tenth bigger.
+PNG_LEVEL = 1
 #: Rows per strip in :func:`to_gray_float`.
 GRAY_ROWS = 256
 
@@ -435,7 +438,8 @@ def _write_pixels(tmp: Path, image: np.ndarray, fmt: str, icc: bytes | None, jpe
     elif fmt == "PNG" and image.dtype == np.uint16 and image.ndim == 3:
         import cv2
 
-        ok, encoded = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))  # Pillow has no 16-bit RGB
+        ok, encoded = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR),  # Pillow has no 16-bit RGB
+                                   [cv2.IMWRITE_PNG_COMPRESSION, PNG_LEVEL])
         if not ok:
             raise OSError("OpenCV could not encode the PNG")
         with open(tmp, "wb") as fh:
@@ -445,7 +449,7 @@ def _write_pixels(tmp: Path, image: np.ndarray, fmt: str, icc: bytes | None, jpe
 
         # Full-resolution colour (4:4:4) at high qualities, as photo editors do: fused detail is the point.
         options = {"quality": jpeg_quality, "subsampling": "4:4:4" if jpeg_quality >= 90 else "4:2:0"} \
-            if fmt == "JPEG" else {}
+            if fmt == "JPEG" else {"compress_level": PNG_LEVEL} if fmt == "PNG" else {}
         Image.fromarray(image).save(tmp, format=fmt, icc_profile=icc, **options)
 
 
