@@ -390,7 +390,8 @@ def benchmark(
         "--datasets", help="With --report: comma-separated lytro, classic, triples, synthetic, halo, defocus.")]
     = "lytro,classic,triples,synthetic,halo,defocus",
     methods: Annotated[str | None, typer.Option(
-        "--methods", help="Comma-separated: gacn, gacn-method (without the boundary refinement), naive-laplacian, "
+        "--methods", help="Comma-separated: gacn (the faithful path), gacn-method (without the boundary "
+                          "refinement), gacn-fast (the default fast path), naive-laplacian, "
                           "average, source-1, laplacian-pyramid, dwt, gff, block-sf, enfuse (if installed). Default: "
                           "all with --report, else gacn, naive-laplacian, average, source-1.",
         show_default=False)] = None,

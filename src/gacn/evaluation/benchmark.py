@@ -73,8 +73,9 @@ def find_pairs(folder: str | Path, name: str | None = None) -> PairSet:
 def builtin_fusers(weights: str | None = None, device: str = "cpu") -> dict[str, Fuser]:
     """The methods known by name, returning the whole :class:`FusionResult` (image and maps).
 
-    GACN (ours: ``gacn``, with the boundary refinement of :mod:`gacn.fusion.refine`;
-    ``gacn-method``, the published method's map without it), the classical baselines,
+    GACN (ours: ``gacn``, the faithful path with the boundary refinement of
+    :mod:`gacn.fusion.refine`; ``gacn-method``, the published method's map without it;
+    ``gacn-fast``, the default fast path of :mod:`gacn.fusion.cascade`), the classical baselines,
     averaging and source 1. Classical baselines:
     ``naive-laplacian`` (Laplacian-energy selection), ``laplacian-pyramid``, ``dwt``, ``gff``
     (guided filtering fusion), ``block-sf`` (block spatial frequency) and ``enfuse`` (only when
@@ -87,6 +88,11 @@ def builtin_fusers(weights: str | None = None, device: str = "cpu") -> dict[str,
     def method_only(a: np.ndarray, b: np.ndarray) -> FusionResult:
         return fuse_pair(a, b, weights=weights, device=device, refine=False)
 
+    def fast(a: np.ndarray, b: np.ndarray) -> FusionResult:
+        import gacn
+
+        return gacn.fuse([a, b], weights=weights, device=device)
+
     def copy_first(a: np.ndarray, b: np.ndarray) -> FusionResult:
         a, _ = check_pair(a, b)
         ones = np.ones(a.shape[:2], np.float32)
@@ -95,6 +101,7 @@ def builtin_fusers(weights: str | None = None, device: str = "cpu") -> dict[str,
     fusers: dict[str, Fuser] = {
         "gacn": ours,
         "gacn-method": method_only,
+        "gacn-fast": fast,
         "naive-laplacian": laplacian_energy_selection,
         "average": average,
         "source-1": copy_first,

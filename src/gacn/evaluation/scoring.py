@@ -123,25 +123,30 @@ def builtin_specs(weights: str | None = None, device: str = "cpu") -> dict[str, 
 
     GACN's version hashes the weights file (``weights`` or the shipped one), the device and the
     code of the network, inference, guided filter, tiling and stack modules, and for the refined
-    ``gacn`` the shipped boundary refiner's weights and code as well; on three or more
-    sources it runs :func:`gacn.fuse` (default strategy, no alignment, so that the result keeps
-    the sources' size).
+    ``gacn`` and ``gacn-fast`` the shipped boundary refiner's weights and code as well; on three
+    or more sources it runs :func:`gacn.fuse` (the faithful path with its default strategy, or
+    the fast path for ``gacn-fast``; no alignment, so that the result keeps the sources' size).
     """
-    from gacn.fusion import pair, refine, stack, tiling
+    from gacn.fusion import blend, cascade, decide, faithful, measure, pair, refine, stack, tiling
     from gacn.model import default_weights_path, guided_filter, inference, network, refiner
 
     specs = {}
     for name, fn in builtin_fusers(weights, device).items():
-        if name in ("gacn", "gacn-method"):
+        if name in ("gacn", "gacn-method", "gacn-fast"):
             path = Path(weights) if weights is not None else default_weights_path()
-            refined = name == "gacn"
-            version = (f"weights {_digest(path.read_bytes())} device {device} refine {refined} "
-                       f"code {code_version(pair, stack, tiling, refine, network, inference, guided_filter)}")
+            refined = name != "gacn-method"
+            method = "fast" if name == "gacn-fast" else "gacn"
+            modules = (pair, stack, faithful, tiling, refine, network, inference, guided_filter)
+            if method == "fast":
+                modules += (cascade, decide, measure, blend)
+            version = (f"weights {_digest(path.read_bytes())} device {device} refine {refined} method {method} "
+                       f"code {code_version(*modules)}")
             if refined:
                 version += (f" refiner {_digest(refiner.default_refiner_path().read_bytes())} "
                             f"{code_version(refiner)}")
-            specs[name] = MethodSpec(name, fn, version, fuse_stack=lambda sources, refined=refined: gacn.fuse(
-                sources, weights=weights, device=device, align=False, refine=refined))
+            specs[name] = MethodSpec(name, fn, version, fuse_stack=lambda sources, refined=refined, method=method:
+                                     gacn.fuse(sources, weights=weights, device=device, method=method, align=False,
+                                               refine=refined))
         else:
             specs[name] = MethodSpec(name, fn, code_version(inspect.getmodule(fn)), has_map=name not in NO_MAP)
     return specs

@@ -41,8 +41,15 @@ def clean_index(index: np.ndarray, size: int) -> np.ndarray:
     return median_filter(index, size=size, mode="nearest")
 
 
-def _box(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
-    """The bounding box of a non-empty mask, grown by ``margin`` pixels (clipped)."""
+def bounding_box(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """The bounding box of a non-empty mask, grown by ``margin`` pixels (clipped to the image).
+
+    Examples
+    --------
+    >>> m = np.zeros((10, 10), bool); m[4, 5] = True
+    >>> bounding_box(m, 2)
+    (slice(2, 7, None), slice(3, 8, None))
+    """
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     h, w = mask.shape
     return (slice(max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, h)),
@@ -101,7 +108,7 @@ def blend_frames(first: np.ndarray, load: Callable[[int], np.ndarray], index: np
     reach = int(np.ceil(4.0 * sigma))
     for n, k in enumerate(present):
         mask = index == k
-        box = _box(mask, reach)
+        box = bounding_box(mask, reach)
         w = cv2.GaussianBlur(mask[box].astype(np.float32), (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
         frame = load(int(k))[box]
         for y0 in range(0, w.shape[0], STRIP_ROWS):  # in strips: no full-size float temporaries

@@ -25,7 +25,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from gacn.fusion.blend import clean_index
+from gacn.fusion.blend import bounding_box, clean_index
 from gacn.fusion.decide import cover_area, decide
 from gacn.fusion.frames import Prefetch
 from gacn.fusion.measure import Candidates, focus_measure
@@ -199,7 +199,7 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
     network = np.zeros(first.shape, bool)
     for p, q in _pair_groups(lower, upper, mask):
         where = mask & (lower == p) & (upper == q)
-        box = _grow(where, DECIDE_MARGIN)
+        box = bounding_box(where, DECIDE_MARGIN)
         inside = where[box]
         if computed + cover_area(inside) > NETWORK_PIXELS:
             continue
@@ -222,11 +222,3 @@ def _pair_groups(lower: np.ndarray, upper: np.ndarray, mask: np.ndarray) -> list
     order = np.argsort(-counts)[:MAX_PAIRS]
     return [(int(key // 65536), int(key % 65536)) for key, count in zip(values[order], counts[order])
             if count >= MIN_PAIR_PIXELS]
-
-
-def _grow(where: np.ndarray, margin: int) -> tuple[slice, slice]:
-    """Bounding box of a non-empty mask grown by ``margin`` pixels (clipped to the image)."""
-    rows, cols = np.flatnonzero(where.any(1)), np.flatnonzero(where.any(0))
-    h, w = where.shape
-    return (slice(max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, h)),
-            slice(max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, w)))
