@@ -12,6 +12,9 @@ from gacn.io import from_float, to_float
 Progress = Callable[[str, int, int], None]
 #: Rows per strip when a frame is added to the blend.
 STRIP_ROWS = 256
+#: Most pixels blended at once: bigger images are blended in horizontal bands, each frame read
+#: once per band, so that the float accumulators stay about 400 MB (a 24 MP photo in two bands).
+BAND_PIXELS = 12_000_000
 
 
 def index_preview(index: np.ndarray, n_frames: int) -> np.ndarray:
@@ -31,7 +34,7 @@ def clean_index(index: np.ndarray, size: int) -> np.ndarray:
 
     Examples
     --------
-    >>> clean_index(np.array([[0, 0, 0], [0, 3, 0], [0, 0, 0]], np.uint16), 3).max()
+    >>> int(clean_index(np.array([[0, 0, 0], [0, 3, 0], [0, 0, 0]], np.uint16), 3).max())
     0
     """
     if index.max() < 256:
@@ -52,8 +55,8 @@ def bounding_box(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
     """
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     h, w = mask.shape
-    return (slice(max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, h)),
-            slice(max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, w)))
+    return (slice(max(int(rows[0]) - margin, 0), min(int(rows[-1]) + 1 + margin, h)),
+            slice(max(int(cols[0]) - margin, 0), min(int(cols[-1]) + 1 + margin, w)))
 
 
 def blend_frames(first: np.ndarray, load: Callable[[int], np.ndarray], index: np.ndarray, sigma: float,
@@ -63,14 +66,16 @@ def blend_frames(first: np.ndarray, load: Callable[[int], np.ndarray], index: np
     With ``sigma`` > 0, each frame's one-hot weight is softened by a Gaussian of that sigma
     (pixels), which hides the seams where the index changes; with 0, a hard copy. Only the
     frames that the index map uses are loaded, one at a time, and each is blended only over
-    the bounding box of its pixels (plus the Gaussian's reach).
+    the bounding box of its pixels (plus the Gaussian's reach); images over
+    :data:`BAND_PIXELS` are blended in horizontal bands (:func:`load_order` gives the loads).
 
     Parameters
     ----------
     first : ndarray
         Frame 0 (its dtype, shape and channels are the output's).
     load : callable
-        ``load(k)``: frame ``k`` aligned to the output grid; called in increasing ``k``.
+        ``load(k)``: frame ``k`` aligned to the output grid; called in the order of
+        :func:`load_order`.
     index : ndarray
         Integer (H, W): the frame of each pixel.
     sigma : float
@@ -102,26 +107,66 @@ def blend_frames(first: np.ndarray, load: Callable[[int], np.ndarray], index: np
             if progress:
                 progress("blend", n + 1, len(present))
         return out, np.ones(index.shape, np.float32)
-    acc = np.zeros(first.shape, np.float32)
-    wsum = np.zeros(index.shape, np.float32)
-    chosen = np.zeros(index.shape, np.float32)
-    reach = int(np.ceil(4.0 * sigma))
-    for n, k in enumerate(present):
-        mask = index == k
-        box = bounding_box(mask, reach)
-        w = cv2.GaussianBlur(mask[box].astype(np.float32), (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
-        frame = load(int(k))[box]
-        for y0 in range(0, w.shape[0], STRIP_ROWS):  # in strips: no full-size float temporaries
-            rows = slice(y0, y0 + STRIP_ROWS)
-            img = to_float(frame[rows])
-            acc[box][rows] += w[rows, :, None] * img if img.ndim == 3 else w[rows] * img
-        wsum[box] += w
-        np.copyto(chosen[box], w, where=mask[box])
-        if progress:
-            progress("blend", n + 1, len(present))
-    np.maximum(wsum, 1e-12, out=wsum)
     out = np.empty(first.shape, first.dtype)
-    for y0 in range(0, out.shape[0], STRIP_ROWS):
-        rows = slice(y0, y0 + STRIP_ROWS)
-        out[rows] = from_float(acc[rows] / (wsum[rows, :, None] if acc.ndim == 3 else wsum[rows]), first.dtype)
-    return out, chosen / wsum
+    chosen = np.empty(index.shape, np.float32)
+    bands = _bands(index, sigma)
+    total, done = sum(len(frames) for *_, frames in bands), 0
+    for core, window, frames in bands:
+        inner = slice(core.start - window.start, core.stop - window.start)
+        sub = index[window]
+        acc = np.zeros(sub.shape + first.shape[2:], np.float32)
+        wsum = np.zeros(sub.shape, np.float32)
+        own = np.zeros(sub.shape, np.float32)
+        for k in frames:
+            mask = sub == k
+            box = bounding_box(mask, _reach(sigma))
+            w = cv2.GaussianBlur(mask[box].astype(np.float32), (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+            frame = load(k)[window][box]
+            for y0 in range(0, w.shape[0], STRIP_ROWS):  # in strips: no frame-size float temporaries
+                rows = slice(y0, y0 + STRIP_ROWS)
+                img = to_float(frame[rows])
+                acc[box][rows] += w[rows, :, None] * img if img.ndim == 3 else w[rows] * img
+            wsum[box] += w
+            np.copyto(own[box], w, where=mask[box])
+            done += 1
+            if progress:
+                progress("blend", done, total)
+        np.maximum(wsum, 1e-12, out=wsum)
+        chosen[core] = own[inner] / wsum[inner]
+        for y0 in range(inner.start, inner.stop, STRIP_ROWS):
+            rows = slice(y0, min(y0 + STRIP_ROWS, inner.stop))
+            weight = wsum[rows, :, None] if acc.ndim == 3 else wsum[rows]
+            out[rows.start + window.start:rows.stop + window.start] = from_float(acc[rows] / weight, first.dtype)
+    return out, chosen
+
+
+def _reach(sigma: float) -> int:
+    """Rows a Gaussian of ``sigma`` reaches (OpenCV's kernel radius for it)."""
+    return int(np.ceil(4.0 * sigma))
+
+
+def _bands(index: np.ndarray, sigma: float) -> list[tuple[slice, slice, list[int]]]:
+    """Horizontal bands of at most :data:`BAND_PIXELS` pixels: (core rows, rows read with the
+    Gaussian's reach, the frames used there)."""
+    h, w = index.shape
+    reach = _reach(sigma)
+    step = max(BAND_PIXELS // w, 4 * reach, 1)
+    bands = []
+    for top in range(0, h, step):
+        core = slice(top, min(top + step, h))
+        window = slice(max(top - reach, 0), min(core.stop + reach, h))
+        bands.append((core, window, np.flatnonzero(np.bincount(index[window].ravel())).tolist()))
+    return bands
+
+
+def load_order(index: np.ndarray, sigma: float) -> list[int]:
+    """The frames :func:`blend_frames` loads, in the order it loads them (for prefetching).
+
+    Examples
+    --------
+    >>> load_order(np.array([[0, 2], [2, 2]], np.uint16), 1.0)
+    [0, 2]
+    """
+    if sigma <= 0:
+        return np.flatnonzero(np.bincount(index.ravel())).tolist()
+    return [k for *_, frames in _bands(index, sigma) for k in frames]

@@ -165,8 +165,9 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
     -------
     dict
         ``index`` (uint16 frame per pixel), ``confidence`` (float32 0..1: how clearly the chosen
-        frame won), ``decision`` and ``raw`` (float32 P(lower frame of the pair) after and before
-        the boundary filters), ``network`` (bool: the pixels the network decided), ``share``
+        frame won: the network's margin where it decided, else 1 - closeness), ``decision`` and
+        ``raw`` (for two frames: float32 weight of frame 0 after and before the boundary filters;
+        None for more), ``network`` (bool: the pixels the network decided), ``share``
         (the area the network computed, margins included, as a fraction of the image).
 
     Examples
@@ -193,8 +194,10 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
     lower, upper, mask = _pairs(first, clean, candidates.second_index, closeness, n_frames)
     del candidates
     index = first.copy()
-    raw = (first == lower).astype(np.float32)
-    decision = raw.copy()
+    confidence = np.subtract(1.0, closeness, out=closeness)  # where the cheap choice stands
+    pair = n_frames == 2  # a pair's maps are the weight of frame 0 everywhere: keep them whole
+    raw = (first == lower).astype(np.float32) if pair else None
+    decision = raw.copy() if pair else None
     computed = 0.0
     network = np.zeros(first.shape, bool)
     for p, q in _pair_groups(lower, upper, mask):
@@ -205,11 +208,12 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
             continue
         d, r, share = decide(model, gray_of(p)[box], gray_of(q)[box], first[box] == p, inside, refine)
         np.copyto(index[box], np.where(d >= 0.5, p, q).astype(index.dtype), where=inside)
-        np.copyto(decision[box], d, where=inside)
-        np.copyto(raw[box], r, where=inside)
+        np.copyto(confidence[box], np.abs(2.0 * r - 1.0), where=inside)
+        if pair:
+            np.copyto(decision[box], d, where=inside)
+            np.copyto(raw[box], r, where=inside)
         computed += share * inside.size
         network |= where
-    confidence = np.where(mask, np.abs(2.0 * raw - 1.0), 1.0 - closeness).astype(np.float32)
     return {"index": index, "confidence": confidence, "share": computed / index.size, "decision": decision,
             "raw": raw, "network": network}
 

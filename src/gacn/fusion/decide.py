@@ -102,6 +102,7 @@ def decide(model: GACN, x: np.ndarray, y: np.ndarray, cheap: np.ndarray, mask: n
 
     Examples
     --------
+    >>> import cv2
     >>> from gacn.fusion.pair import cached_model
     >>> rng = np.random.default_rng(0)
     >>> sharp = rng.random((48, 48)).astype(np.float32)

@@ -150,20 +150,21 @@ class Prefetch(Generic[T]):
 
     def __init__(self, fn: Callable[[int], T], keys: Iterable[int], workers: int = 2, ahead: int = 2) -> None:
         self.fn, self.keys, self.ahead = fn, list(keys), ahead
-        self.position = {key: i for i, key in enumerate(self.keys)}
         self.pool = ThreadPoolExecutor(max_workers=workers)
         self.pending: dict[int, Future[T]] = {}
         self.submitted = 0
+        self.called = 0
 
     def __call__(self, k: int) -> T:
-        """The result for key ``k``."""
-        position = self.position.get(k, -1)
+        """The result for key ``k`` (keys may repeat; each call takes the next one in order)."""
+        if self.called >= len(self.keys) or self.keys[self.called] != k:
+            return self.fn(k)
+        position = self.called
+        self.called += 1
         while self.submitted < min(position + 1 + self.ahead, len(self.keys)):
-            key = self.keys[self.submitted]
-            self.pending[key] = self.pool.submit(self.fn, key)
+            self.pending[self.submitted] = self.pool.submit(self.fn, self.keys[self.submitted])
             self.submitted += 1
-        future = self.pending.pop(k, None)
-        return future.result() if future is not None else self.fn(k)
+        return self.pending.pop(position).result()
 
     def __enter__(self) -> Prefetch[T]:
         return self

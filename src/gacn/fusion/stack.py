@@ -35,7 +35,7 @@ import numpy as np
 
 from gacn.fusion import faithful
 from gacn.fusion.align import common_box, estimate_transform, warp_image
-from gacn.fusion.blend import blend_frames, clean_index
+from gacn.fusion.blend import blend_frames, clean_index, load_order
 from gacn.fusion.cascade import decide_stack
 from gacn.fusion.faithful import DEFAULT_STRATEGY, STRATEGIES
 from gacn.fusion.frames import Frames, ImageLike, Prefetch
@@ -185,8 +185,8 @@ def fuse_stack(
                    "serial": partial(faithful.decide_serial, refine=refine)}
             out = run["serial" if n == 2 else strategy](model, frames, gray_of, matrices, tile, dev, tmp, progress)
         t_decide = time.perf_counter()
-        index, conf = out["index"], out["confidence"]
-        raw = index.astype(np.float32) / (n - 1)
+        index, conf = out.pop("index"), out.pop("confidence")
+        raw_index = index
         soft = method == "fast" or (n > 2 and strategy == "running")
         median_size, blend_sigma = ((faithful.REFINED_MEDIAN_SIZE, faithful.REFINED_BLEND_SIGMA) if refine
                                     else (faithful.MEDIAN_SIZE, faithful.BLEND_SIGMA))
@@ -195,11 +195,12 @@ def fuse_stack(
         if "image" in out:
             image, chosen = out["image"], out["chosen"]
         else:
-            present = np.flatnonzero(np.bincount(index.ravel()))
-            with Prefetch(warped, present.tolist(), workers, ahead=workers) as prefetched:
-                image, chosen = blend_frames(first, prefetched, index, blend_sigma if soft else 0.0, progress)
+            sigma = blend_sigma if soft else 0.0
+            with Prefetch(warped, load_order(index, sigma), workers, ahead=workers) as prefetched:
+                image, chosen = blend_frames(first, prefetched, index, sigma, progress)
+        raw = out["raw"] if n == 2 else raw_index.astype(np.float32) / (n - 1)
         if n == 2:
-            chosen, raw = out["decision"], out["raw"]
+            chosen = out["decision"]
         if align and crop:
             box = common_box(matrices, (h, w))
             image, index, conf, chosen, raw = (x[box] for x in (image, index, conf, chosen, raw))
