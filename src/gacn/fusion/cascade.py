@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from gacn.fusion.blend import bounding_box, clean_index
-from gacn.fusion.decide import cover_area, decide
+from gacn.fusion.decide import cover_area, decide, trim_to_budget
 from gacn.fusion.frames import Prefetch
 from gacn.fusion.measure import Candidates, focus_measure
 from gacn.model import GACN
@@ -35,10 +35,11 @@ Progress = Callable[[str, int, int], None]
 #: Pixels whose second-best frame has at least this fraction of the best one's focus measure
 #: are close calls, left to the network.
 CLOSE_RATIO = 0.5
-#: Side of the square that close calls must fill to count (a morphological opening).
+#: Side of the square that close calls must fill to count in a stack (a morphological opening;
+#: in a pair every close call counts: it is the decision itself).
 CLOSE_AREA = 5
 #: Pixels within this many pixels of a focus boundary of the cheap choice are left to the network.
-BOUNDARY_RADIUS = 8
+BOUNDARY_RADIUS = 12
 #: Pixels within this many pixels of a focus boundary get the pair of frames across it, so that
 #: the network sees the same two frames over its whole reach around the pixels it decides.
 PAIR_RADIUS = 24
@@ -48,8 +49,9 @@ PAIR_STEP = 4
 MAX_PAIRS = 24
 MIN_PAIR_PIXELS = 64
 #: Most pixels the network computes for one fusion, margins included (pairs of frames beyond it,
-#: the ones with the fewest pixels to decide, keep the cheap choice): about 5 s on 2 CPU cores,
-#: whatever the number and size of the frames. Small images are decided in full.
+#: the ones with the fewest pixels to decide, keep the cheap choice; the pair that crosses it gets
+#: its densest tiles): about 5 s on 2 CPU cores, whatever the number and size of the frames.
+#: Small images are decided in full.
 NETWORK_PIXELS = 2_500_000
 #: Side of the median that removes isolated picks from the cheap choice before the pairs are
 #: chosen (each speck would otherwise be a focus boundary).
@@ -94,8 +96,8 @@ def _pairs(first: np.ndarray, clean: np.ndarray, second: np.ndarray, closeness: 
     jump = depth_jump(n_frames)
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * BOUNDARY_RADIUS + 1,) * 2)
     close = (closeness >= CLOSE_RATIO) & (np.abs(first.astype(np.int32) - second) >= jump)
-    # scattered close calls are texture noise, not an ambiguity worth the network
-    close = cv2.morphologyEx(close.view(np.uint8), cv2.MORPH_OPEN, np.ones((CLOSE_AREA,) * 2, np.uint8)) > 0
+    if n_frames > 2:  # in a stack, scattered close calls between far frames are texture noise
+        close = cv2.morphologyEx(close.view(np.uint8), cv2.MORPH_OPEN, np.ones((CLOSE_AREA,) * 2, np.uint8)) > 0
     mask = ((cv2.dilate(clean, disk).astype(np.int32) - cv2.erode(clean, disk)) >= jump) | close
     if n_frames == 2:
         return np.zeros_like(first), np.ones_like(first), mask
@@ -204,8 +206,12 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
         where = mask & (lower == p) & (upper == q)
         box = bounding_box(where, DECIDE_MARGIN)
         inside = where[box]
-        if computed + cover_area(inside) > NETWORK_PIXELS:
-            continue
+        if computed + cover_area(inside) > NETWORK_PIXELS:  # the densest tiles that still fit
+            inside = trim_to_budget(inside, NETWORK_PIXELS - computed)
+            if not inside.any():
+                continue
+            where = np.zeros_like(where)
+            where[box] = inside
         d, r, share = decide(model, gray_of(p)[box], gray_of(q)[box], first[box] == p, inside, refine)
         np.copyto(index[box], np.where(d >= 0.5, p, q).astype(index.dtype), where=inside)
         np.copyto(confidence[box], np.abs(2.0 * r - 1.0), where=inside)

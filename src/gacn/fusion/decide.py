@@ -49,6 +49,21 @@ def _cover(mask: np.ndarray) -> list[Tile]:
     return best
 
 
+def trim_to_budget(mask: np.ndarray, budget: float) -> np.ndarray:
+    """``mask`` restricted to the tiles of its cover (:func:`_cover`) that hold the most of its
+    pixels, as many as fit in ``budget`` pixels of network work (margins included)."""
+    tiles = sorted(_cover(mask), key=lambda t: -int(mask[t.core].sum()))
+    kept = np.zeros_like(mask)
+    spent = 0
+    for t in tiles:
+        area = (t.py1 - t.py0) * (t.px1 - t.px0)
+        if spent + area > budget:
+            break
+        spent += area
+        kept[t.core] = mask[t.core]
+    return kept
+
+
 def cover_area(mask: np.ndarray) -> int:
     """Pixels the network computes to decide the ``mask`` pixels (:func:`_cover`, margins included)."""
     return sum((t.py1 - t.py0) * (t.px1 - t.px0) for t in _cover(mask))
