@@ -48,10 +48,10 @@ PAIR_STEP = 4
 #: Most pairs of frames decided by the network per stack, and fewest pixels for a pair.
 MAX_PAIRS = 24
 MIN_PAIR_PIXELS = 64
-#: Most pixels the network computes for one fusion, margins included (pairs of frames beyond it,
-#: the ones with the fewest pixels to decide, keep the cheap choice; the pair that crosses it gets
-#: its densest tiles): about 5 s on 2 CPU cores, whatever the number and size of the frames.
-#: Small images are decided in full.
+#: Most pixels the network computes for one fusion, margins included: about 10 s on 2 CPU cores,
+#: whatever the number and size of the frames. A stack spends it on whole pairs of frames, most
+#: pixels first (a pair that does not fit keeps the cheap choice); two images, their only pair,
+#: on its densest tiles. Small images are decided in full.
 NETWORK_PIXELS = 2_500_000
 #: Side of the median that removes isolated picks from the cheap choice before the pairs are
 #: chosen (each speck would otherwise be a focus boundary).
@@ -206,8 +206,10 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
         where = mask & (lower == p) & (upper == q)
         box = bounding_box(where, DECIDE_MARGIN)
         inside = where[box]
-        if computed + cover_area(inside) > NETWORK_PIXELS:  # the densest tiles that still fit
-            inside = trim_to_budget(inside, NETWORK_PIXELS - computed)
+        if computed + cover_area(inside) > NETWORK_PIXELS:
+            if not pair:  # a stack spends its budget on whole pairs of frames, most pixels first
+                continue
+            inside = trim_to_budget(inside, NETWORK_PIXELS - computed)  # a pair: its densest tiles
             if not inside.any():
                 continue
             where = np.zeros_like(where)
