@@ -48,11 +48,11 @@ PAIR_STEP = 4
 #: Most pairs of frames decided by the network per stack, and fewest pixels for a pair.
 MAX_PAIRS = 24
 MIN_PAIR_PIXELS = 64
-#: Most pixels the network computes for one fusion, margins included: about 10 s on 2 CPU cores,
+#: Most pixels the network computes for one fusion, margins included: about 6 s on 2 CPU cores,
 #: whatever the number and size of the frames. A stack spends it on whole pairs of frames, most
 #: pixels first (a pair that does not fit keeps the cheap choice); two images, their only pair,
 #: on its densest tiles. Small images are decided in full.
-NETWORK_PIXELS = 2_500_000
+NETWORK_PIXELS = 1_500_000
 #: Side of the median that removes isolated picks from the cheap choice before the pairs are
 #: chosen (each speck would otherwise be a focus boundary).
 SPECK_SIZE = 3
