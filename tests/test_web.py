@@ -146,7 +146,8 @@ def test_pyramid_tiles_overlap_and_cover_the_image() -> None:
 
 
 def test_options_follow_gacn_fuse() -> None:
-    assert check_options({}) == {"strategy": "running", "align": None, "crop": True, "refine": True}
+    assert check_options({}) == {"method": "fast", "strategy": "running", "align": None, "crop": True,
+                                 "refine": True}
     assert check_options({"strategy": "serial", "align": False})["align"] is False
     with pytest.raises(gacn.InputError, match="unknown fusion option"):
         check_options({"tile": 64})

@@ -40,7 +40,7 @@ def _cover(mask: np.ndarray) -> list[Tile]:
     best: list[Tile] = []
     best_area = float("inf")
     if h * w <= UNTILED_PIXELS:  # the whole image in one piece: no margins at all
-        best, best_area = tile_grid(h, w, tile=max(h, w), halo=0), h * w
+        best, best_area = [Tile(0, h, 0, w, 0, h, 0, w)], h * w
     for side in TILE_SIDES:
         tiles = [t for t in tile_grid(h, w, tile=side, halo=HALO) if mask[t.core].any()]
         area = sum((t.py1 - t.py0) * (t.px1 - t.px0) for t in tiles)

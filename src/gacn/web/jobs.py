@@ -225,8 +225,8 @@ class Job:
         if self.cancel.is_set():
             raise Cancelled
         self.stage, self.done, self.total = stage, done, total
-        # Deciding takes most of the time; blending the rest.
-        self.fraction = 0.85 * done / total if stage == "decide" else 0.85 + 0.15 * done / total
+        # Deciding (the faithful path) or measuring (the fast path) takes most of the time; blending the rest.
+        self.fraction = 0.85 * done / total if stage in ("decide", "measure") else 0.85 + 0.15 * done / total
 
     def status(self) -> dict[str, Any]:
         """The job as the page polls it: state, progress with an ETA, frames, result summary."""
