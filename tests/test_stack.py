@@ -158,8 +158,11 @@ def test_cli_ctrl_c_leaves_no_output(tmp_path: Path) -> None:
     for k, f in enumerate(s.frames):
         iio.imwrite(tmp_path / f"frame{k}.png", f)
     out = tmp_path / "out.png"
-    proc = gacn_cli("fuse", tmp_path / "frame*.png", "-o", out, "--method", "gacn",  # the slow path: time to interrupt
-                   env=dict(os.environ, TMPDIR=str(tmp_path)))
+    # the slow path, to have time to interrupt it; Ctrl-C's default action in the child even when an
+    # earlier test left this process ignoring SIGINT (an ignored signal is inherited across exec)
+    proc = gacn_cli("fuse", tmp_path / "frame*.png", "-o", out, "--method", "gacn",
+                    env=dict(os.environ, TMPDIR=str(tmp_path)),
+                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob("gacn-stack-*")) and time.monotonic() < deadline:
         time.sleep(0.2)  # wait until fusion has started (its temporary folder exists)
