@@ -13,8 +13,8 @@ Progress = Callable[[str, int, int], None]
 #: Rows per strip when a frame is added to the blend.
 STRIP_ROWS = 256
 #: Most pixels blended at once: bigger images are blended in horizontal bands, each frame read
-#: once per band, so that the float accumulators stay about 400 MB (a 24 MP photo in two bands).
-BAND_PIXELS = 12_000_000
+#: once per band, so that the float accumulators stay about 260 MB (a 24 MP photo in three bands).
+BAND_PIXELS = 8_000_000
 
 
 def index_preview(index: np.ndarray, n_frames: int) -> np.ndarray:
