@@ -12,10 +12,10 @@ The pipeline is a chain of small steps that pairs and stacks share:
    refiner settle every boundary;
 4. **blend** (:mod:`gacn.fusion.blend`): the frames under the index map, softened at seams.
 
-On a stack, the network compares the *composites* of the best and second-best frames (each
-pixel's gray value from its own candidate), one pair decision for the whole stack instead of
-one per frame; where the candidates' frames are locally constant, that is exactly the
-comparison of those two frames.
+On a stack, each uncertain pixel gets a pair of frames (its own pick and the pick across the
+nearby focus boundary), and the network decides every pair of frames on the real pixels of its
+two frames, once per pair instead of once per frame (comparing composite images of each pixel's
+best and second-best frame was tried first: their seams read as edges).
 """
 
 from __future__ import annotations
@@ -140,10 +140,9 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
        (:class:`gacn.fusion.measure.Candidates`).
     2. Where the cheap choice is not sure (next to a focus boundary, or a close call between
        frames far apart), pick the pair of frames to decide between (:func:`_pairs`).
-    3. Read the frames again to gather the gray values of those pairs: two composite images,
-       the lower and the upper frame of each pixel's pair.
-    4. Decide between the composites with the network there, and the boundary guided filter
-       and the refiner (:func:`gacn.fusion.decide.decide`).
+    3. For each pair of frames, most pixels first and within :data:`NETWORK_PIXELS`, read the
+       two frames again and decide its pixels with the network, the boundary guided filter and
+       the refiner (:func:`gacn.fusion.decide.decide`).
 
     For two frames this is the pair fusion with the network on the uncertain pixels.
 

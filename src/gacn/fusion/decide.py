@@ -4,8 +4,8 @@ The cheap focus measure (:mod:`gacn.fusion.measure`) decides most pixels as well
 network does. It is unreliable in two places: where the two best frames are close (neither
 is clearly sharper), and next to a focus boundary, where a defocused object's blur spreads
 over its sharp neighbour (a halo) and where the network and the boundary refiner were
-trained to do better. Given those pixels, :func:`decide` runs GACN on the tiles that hold them (its receptive field around each tile, so each computed pixel is the
-network's own decision there), keeps the cheap choice elsewhere, and settles the focus
+trained to do better. Given those pixels, :func:`decide` runs GACN on the tiles that hold them
+(its receptive field around each tile, so each computed pixel is the network's own decision there), keeps the cheap choice elsewhere, and settles the focus
 boundaries of the combined map with the boundary guided filter and the boundary refiner, as
 the faithful path does, on the same tiles (with the filters' reach around them).
 """
@@ -69,22 +69,21 @@ def cover_area(mask: np.ndarray) -> int:
     return sum((t.py1 - t.py0) * (t.px1 - t.px0) for t in _cover(mask))
 
 
-def _network_tiles(model: GACN, x: np.ndarray, y: np.ndarray, mask: np.ndarray, raw: np.ndarray) -> float:
+def _network_tiles(model: GACN, x: np.ndarray, y: np.ndarray, mask: np.ndarray, raw: np.ndarray,
+                   tiles: list[Tile]) -> None:
     """Write the network's raw map P(x sharper) into ``raw`` at the ``mask`` pixels, computing
-    it on the tiles that hold them; return the share of the image computed (margins included)."""
+    it on ``tiles`` (the cover of the mask)."""
     dev = next(model.parameters()).device
-    tiles = _cover(mask)
     with torch.inference_mode():
         if len(tiles) == 1 and tiles[0].core == tiles[0].padded:  # the whole image: exact channel weights
             whole = inference.raw_decision(model, tile_tensor(x, tiles[0], dev), tile_tensor(y, tiles[0], dev))
             np.copyto(raw, whole[0, 0].float().cpu().numpy(), where=mask)
-            return 1.0
+            return
         wx, wy = channel_weights(model, x), channel_weights(model, y)
         for t in tiles:
             diff = inference.activity_difference(model, tile_tensor(x, t, dev), tile_tensor(y, t, dev), wx, wy)
             net = inference.decide(model, diff)[0, 0][t.inner].float().cpu().numpy()
             np.copyto(raw[t.core], net, where=mask[t.core])
-    return cover_area(mask) / float(mask.size)
 
 
 def decide(model: GACN, x: np.ndarray, y: np.ndarray, cheap: np.ndarray, mask: np.ndarray,
@@ -96,8 +95,7 @@ def decide(model: GACN, x: np.ndarray, y: np.ndarray, cheap: np.ndarray, mask: n
     model : GACN
         The network.
     x, y : ndarray
-        float32 gray images in 0..1, shape (H, W): the two sources of a pair, or the best and
-        second-best composites of a stack.
+        float32 gray images in 0..1, shape (H, W): two frames.
     cheap : ndarray
         bool (H, W): the cheap measure's choice (True: ``x``).
     mask : ndarray
@@ -131,11 +129,13 @@ def decide(model: GACN, x: np.ndarray, y: np.ndarray, cheap: np.ndarray, mask: n
     decision = raw.copy()
     if not mask.any():
         return decision, raw, 0.0
-    share = _network_tiles(model, x, y, mask, raw)
+    tiles = _cover(mask)
+    _network_tiles(model, x, y, mask, raw, tiles)
+    share = sum((t.py1 - t.py0) * (t.px1 - t.px0) for t in tiles) / float(mask.size)
     dev = next(model.parameters()).device
     to_t = lambda arr: torch.from_numpy(np.ascontiguousarray(arr))[None, None].to(dev)  # noqa: E731
     h, w = mask.shape
-    pieces = [t.core for t in _cover(mask)]
+    pieces = [t.core for t in tiles]
     grown = [(slice(max(r.start - FILTER_REACH, 0), min(r.stop + FILTER_REACH, h)),
               slice(max(c.start - FILTER_REACH, 0), min(c.stop + FILTER_REACH, w))) for r, c in pieces]
     if sum((r.stop - r.start) * (c.stop - c.start) for r, c in grown) > WHOLE_SHARE * h * w:

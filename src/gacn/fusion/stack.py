@@ -162,7 +162,7 @@ def fuse_stack(
 
         def gray_of(k: int) -> np.ndarray:
             img = frames.load(k)
-            gray = to_gray_float(img)
+            gray = to_gray_float(img) if method == "fast" or k not in estimated else None
             if k not in estimated:
                 matrices[k] = estimate_transform(reference["gray"], gray)
                 estimated.add(k)
