@@ -140,6 +140,8 @@ def fuse(
         raise InputError(f"unknown method {method!r}: use one of {', '.join(gacn.METHODS)}")
     if strategy not in gacn.STRATEGIES:
         raise InputError(f"unknown strategy {strategy!r}: use one of {', '.join(gacn.STRATEGIES)}")
+    if method != "gacn" and strategy != gacn.DEFAULT_STRATEGY:
+        raise InputError(f"--strategy {strategy} belongs to --method gacn (the faithful path)")
     files = expand_inputs(images)
     if len(files) < 2:
         raise InputError(f"need at least two images to fuse, got {len(files)}")
