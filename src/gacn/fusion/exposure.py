@@ -6,7 +6,7 @@ shows as a seam, and in flat areas as dark blotches. Before deciding and blendin
 mapped onto the reference frame by a gain and an offset per channel,
 ``matched = gain * frame + offset`` (values in 0..1), estimated from pixels whose value does not
 depend on focus: pixels in flat areas of both frames (a defocus blur leaves a flat area as it
-is), on heavily downscaled copies (a defocus blur moves little of the signal across the
+is, and so is a plain ramp), on heavily downscaled copies (a defocus blur moves little of the signal across the
 downscaled grid), away from clipping.
 
 References
@@ -29,10 +29,12 @@ ESTIMATE_SIDE = 384
 #: Values this close to 0 or 1 (in either frame) are left out of the fit: clipping breaks the
 #: linear model.
 CLIP_MARGIN = 0.02
-#: Share of the unclipped pixels, the flattest in both frames, that the fit uses.
+#: Share of the unclipped pixels, those a blur changes least in both frames, that the fit uses.
 FLAT_SHARE = 0.5
-#: Side of the box over which the local standard deviation (flatness) is measured.
+#: Side of the box over which the change by a blur is averaged.
 FLAT_BOX = 5
+#: Gaussian sigma (pixels of the downscaled copy) of the blur that the pixels used must survive.
+BLUR_SIGMA = 3.0
 #: The residuals beyond this many robust standard deviations are dropped before the refit.
 TRIM_SIGMAS = 2.5
 #: With a narrower spread of values than this, the offset is not identifiable: a gain alone is fitted.
@@ -69,10 +71,12 @@ def thumbnail(image: np.ndarray, matrix: np.ndarray | None = None) -> np.ndarray
     return small.reshape(small.shape[0], small.shape[1], -1)
 
 
-def _local_std(gray: np.ndarray) -> np.ndarray:
-    """Standard deviation over a :data:`FLAT_BOX` square around each pixel."""
-    mean = cv2.blur(gray, (FLAT_BOX, FLAT_BOX))
-    return np.sqrt(np.maximum(cv2.blur(gray * gray, (FLAT_BOX, FLAT_BOX)) - mean * mean, 0.0))
+def _blur_change(gray: np.ndarray) -> np.ndarray:
+    """How much a blur of :data:`BLUR_SIGMA` changes each pixel (averaged over a
+    :data:`FLAT_BOX` square): small where the image is flat or a plain ramp, whose values a
+    defocus blur does not move."""
+    change = np.abs(gray - cv2.GaussianBlur(gray, (0, 0), BLUR_SIGMA))
+    return cv2.blur(change, (FLAT_BOX, FLAT_BOX))
 
 
 def _fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -124,7 +128,7 @@ def estimate_exposure(reference: np.ndarray, image: np.ndarray, matrix: np.ndarr
     """
     ref, img = thumbnail(reference, None), thumbnail(image, matrix)
     luma = lambda x: x.mean(axis=2)  # noqa: E731 - flatness only: channel weights do not matter
-    rough = np.maximum(_local_std(luma(ref)), _local_std(luma(img)))
+    rough = np.maximum(_blur_change(luma(ref)), _blur_change(luma(img)))
     params = np.tile(IDENTITY, (ref.shape[2], 1))
     for c in range(ref.shape[2]):
         x, y = img[..., c], ref[..., c]

@@ -28,9 +28,12 @@ _NOISE_KERNEL = np.float32([[1, -2, 1], [-2, 4, -2], [1, -2, 1]])
 #: deviation 1: the 4-neighbour Laplacian's weights squared (1 + 1 + 1 + 1 + 16).
 LAPLACIAN_GAIN = 20.0
 #: A pixel is flat when its best frame's energy is below this many times the noise's.
-FLAT_FACTOR = 4.0
+FLAT_FACTOR = 3.0
 #: Noise floor (0..1 scale): a grey level of an 8-bit file, rounding included, is never below it.
 MIN_NOISE = 0.5 / 255.0
+#: Textured specks of fewer pixels than this inside a flat area are noise peaks, and flat too (a
+#: real detail, even a thin line, spans more pixels of focus energy).
+SPECK_AREA = 16
 #: Most pixels :func:`noise_sigma` reads (an even subsample of bigger images).
 NOISE_SAMPLE = 1_000_000
 #: The fill is interpolated on a grid this many times coarser than the image (flat areas are
@@ -73,14 +76,23 @@ def flat_mask(best_energy: np.ndarray, sigma: float) -> np.ndarray:
     Returns
     -------
     ndarray
-        bool (H, W): True where the energy is below :data:`FLAT_FACTOR` times noise's.
+        bool (H, W): True where the energy is below :data:`FLAT_FACTOR` times the noise's, and
+        on textured specks of under :data:`SPECK_AREA` pixels (noise peaks) among such pixels.
 
     Examples
     --------
-    >>> flat_mask(np.float32([[0.0, 1.0]]), 0.01).tolist()
-    [[True, False]]
+    >>> energy = np.zeros((12, 12), np.float32); energy[5, 5] = 1.0; energy[:, :4] = 1.0
+    >>> flat = flat_mask(energy, 0.01)
+    >>> bool(flat[5, 5]), bool(flat[0, 0]), float(flat.mean())
+    (True, False, 0.6666666666666666)
     """
-    return best_energy < FLAT_FACTOR * LAPLACIAN_GAIN * sigma * sigma
+    flat = best_energy < FLAT_FACTOR * LAPLACIAN_GAIN * sigma * sigma
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((~flat).view(np.uint8), connectivity=8)
+    speck = stats[:, cv2.CC_STAT_AREA] < SPECK_AREA
+    speck[0] = False  # label 0: the flat pixels themselves
+    if speck.any():
+        flat |= speck[labels]
+    return flat
 
 
 def _push_pull(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
