@@ -212,7 +212,7 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
                 progress("measure", k + 1, n_frames)
     assert candidates is not None
     first, closeness = candidates.best_index, candidates.closeness()
-    flat = flat_mask(candidates.best, noise) if fill_flat else np.zeros(first.shape, bool)
+    flat = flat_mask(candidates.best, noise, closeness) if fill_flat else np.zeros(first.shape, bool)
     clean = clean_index(first, SPECK_SIZE)
     lower, upper, mask = _pairs(first, clean, candidates.second_index, closeness, n_frames)
     mask &= ~flat  # no focus information there: the network cannot do better than the surroundings

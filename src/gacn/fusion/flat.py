@@ -31,6 +31,9 @@ LAPLACIAN_GAIN = 20.0
 FLAT_FACTOR = 3.0
 #: Noise floor (0..1 scale): a grey level of an 8-bit file, rounding included, is never below it.
 MIN_NOISE = 0.5 / 255.0
+#: Below the noise, a pixel whose second-best frame has less than this share of the best one's
+#: energy is still decided by focus (the same ratio as a close call of the fast path).
+CLOSE_RATIO = 0.5
 #: Textured specks of fewer pixels than this inside a flat area are noise peaks, and flat too (a
 #: real detail, even a thin line, spans more pixels of focus energy).
 SPECK_AREA = 16
@@ -62,8 +65,9 @@ def noise_sigma(gray: np.ndarray) -> float:
     return max(float(np.median(np.abs(response))) / (6.0 * 0.6745), MIN_NOISE)
 
 
-def flat_mask(best_energy: np.ndarray, sigma: float) -> np.ndarray:
-    """The pixels where even the sharpest frame has no more Laplacian energy than its noise.
+def flat_mask(best_energy: np.ndarray, sigma: float, closeness: np.ndarray | None = None) -> np.ndarray:
+    """The pixels where even the sharpest frame has no more Laplacian energy than its noise, and
+    the frames' energies are close.
 
     Parameters
     ----------
@@ -72,6 +76,11 @@ def flat_mask(best_energy: np.ndarray, sigma: float) -> np.ndarray:
         (:attr:`gacn.fusion.measure.Candidates.best`).
     sigma : float
         The frames' noise (:func:`noise_sigma`, 0..1 scale).
+    closeness : ndarray, optional
+        float32 (H, W): second-best over best energy
+        (:meth:`gacn.fusion.measure.Candidates.closeness`). Where it is under
+        :data:`CLOSE_RATIO`, one frame is clearly sharper even below the noise level (fine
+        texture that a blur removed), and the pixel is not flat.
 
     Returns
     -------
@@ -87,6 +96,8 @@ def flat_mask(best_energy: np.ndarray, sigma: float) -> np.ndarray:
     (True, False, 0.6666666666666666)
     """
     flat = best_energy < FLAT_FACTOR * LAPLACIAN_GAIN * sigma * sigma
+    if closeness is not None:
+        flat &= closeness >= CLOSE_RATIO
     count, labels, stats, _ = cv2.connectedComponentsWithStats((~flat).view(np.uint8), connectivity=8)
     speck = stats[:, cv2.CC_STAT_AREA] < SPECK_AREA
     speck[0] = False  # label 0: the flat pixels themselves
