@@ -58,6 +58,8 @@ def fuse(
     tile: int = TILE,
     progress: Callable[[str, int, int], None] | None = None,
     refine: bool = True,
+    match_exposure: bool | None = None,
+    fill_flat: bool | None = None,
 ) -> FusionResult:
     """Fuse photos of one scene focused at different depths into one sharp image.
 
@@ -93,12 +95,20 @@ def fuse(
         The fast path, two images, and the ``running`` and ``serial`` strategies: re-decide the pixels next
         to each focus boundary with the learned boundary refiner (:func:`gacn.fusion.refine.refine_boundary`;
         not part of the published method).
+    match_exposure : bool, optional
+        Bring every image to the exposure and colour balance of the first one before deciding
+        and blending; the output keeps the first image's exposure (as it keeps its metadata).
+        Default: on for ``'fast'``, off for ``'gacn'``.
+    fill_flat : bool, optional
+        ``'fast'`` only (on by default): where no image has texture, decide from the
+        surroundings instead of the noise (no patchwork in flat areas, a smooth depth map).
 
     Returns
     -------
     FusionResult
         ``.image`` (dtype and channels of the first input); ``.index_map`` (uint16 source
-        index per pixel: a depth map); ``.confidence``; ``.decision_map`` and
+        index per pixel: a depth map); ``.raw_index_map`` (the index as measured, before flat
+        areas and specks were regularised); ``.confidence``; ``.decision_map`` and
         ``.raw_decision_map`` (two images: weight of the first image after / before the
         boundary guided filter; more: weight of the chosen frame in the blend, and the raw
         index map scaled to 0..1).
@@ -123,4 +133,5 @@ def fuse(
     from gacn.fusion.stack import fuse_stack
 
     return fuse_stack(images, method=method, strategy=strategy, align=align, crop=crop, weights=weights, device=device,
-                      tile=tile, progress=progress, refine=refine)
+                      tile=tile, progress=progress, refine=refine, match_exposure=match_exposure,
+                      fill_flat=fill_flat)

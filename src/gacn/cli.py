@@ -71,6 +71,11 @@ def log_to_stderr() -> None:
     logger.setLevel(logging.INFO)
 
 
+def index_file(index: np.ndarray, n_frames: int) -> np.ndarray:
+    """An index map as it is written to a file: 8-bit up to 256 frames, else 16-bit."""
+    return index.astype(np.uint8) if n_frames <= 256 else index.astype(np.uint16)
+
+
 @app.command()
 @user_errors
 def fuse(
@@ -83,8 +88,12 @@ def fuse(
         "--map", help="Also write the map: for two images the decision map (8-bit PNG, weight of image 1); "
                       "for more the source index per pixel (depth map; 8-bit, 16-bit over 256 frames) and a "
                       "colourised MAP-stem_preview.png.")] = None,
+    raw_map_path: Annotated[Path | None, typer.Option(
+        "--raw-map", help="Also write the source index per pixel as measured, before flat areas are decided "
+                          "from their surroundings and specks removed (8-bit, 16-bit over 256 frames).")] = None,
     confidence_path: Annotated[Path | None, typer.Option(
-        "--confidence", help="Also write the confidence map (0..1 scaled to the file's range).")] = None,
+        "--confidence", help="Also write the confidence map (0..1 scaled to the file's range; 0 where focus "
+                             "did not decide).")] = None,
     method: Annotated[str, typer.Option(
         "--method", help="fast (default: a cheap focus measure where it is clear, the network on close calls "
                          "and focus boundaries) or gacn (the published network on every pixel: the faithful "
@@ -102,6 +111,13 @@ def fuse(
         "--refine/--no-refine", help="Re-decide pixels next to each focus boundary with the learned boundary "
                                      "refiner (pairs and the running and serial strategies; --no-refine: the "
                                      "published method's map).")] = True,
+    match_exposure: Annotated[bool | None, typer.Option(
+        "--match-exposure/--no-match-exposure", help="Bring every frame to the first one's exposure and colour "
+        "balance before deciding and blending (default: on with --method fast, off with gacn).",
+        show_default=False)] = None,
+    fill_flat: Annotated[bool | None, typer.Option(
+        "--fill-flat/--no-fill-flat", help="--method fast (default on): where no frame has texture, decide from "
+                                           "the surroundings instead of the noise.", show_default=False)] = None,
     weights: Annotated[Path | None, typer.Option("--weights", help="safetensors weights (default: shipped).")] = None,
     device: Device = "cpu",
     strip_metadata: Annotated[bool, typer.Option(
@@ -118,7 +134,7 @@ def fuse(
     check_inputs_exist(images)
     check_jpeg_quality(jpeg_quality)
     preview = map_path.with_name(map_path.stem + "_preview.png") if map_path else None
-    targets = [output] + [p for p in (map_path, preview, confidence_path) if p]
+    targets = [output] + [p for p in (map_path, preview, raw_map_path, confidence_path) if p]
     for target in targets:
         check_image_output(target, images)
 
@@ -142,6 +158,8 @@ def fuse(
         raise InputError(f"unknown strategy {strategy!r}: use one of {', '.join(gacn.STRATEGIES)}")
     if method != "gacn" and strategy != gacn.DEFAULT_STRATEGY:
         raise InputError(f"--strategy {strategy} belongs to --method gacn (the faithful path)")
+    if method == "gacn" and fill_flat:
+        raise InputError("--fill-flat belongs to --method fast: the faithful path decides every pixel with the network")
     files = expand_inputs(images)
     if len(files) < 2:
         raise InputError(f"need at least two images to fuse, got {len(files)}")
@@ -161,16 +179,18 @@ def fuse(
             bar.update(tasks[stage], completed=done, total=total)
 
         result = gacn.fuse(files, weights=weights, device=device, method=method, strategy=strategy, align=align, crop=crop,
-                           tile=tile, progress=report, refine=refine)
+                           tile=tile, progress=report, refine=refine, match_exposure=match_exposure,
+                           fill_flat=fill_flat)
     write_image(output, result.image, None if strip_metadata else read_metadata(files[0]), frames=len(files),
                 jpeg_quality=jpeg_quality)
     if map_path and preview:
         if len(files) == 2:
             write_image(map_path, np.clip(np.rint(result.decision_map * 255), 0, 255).astype(np.uint8))
         else:
-            index = result.index_map
-            write_image(map_path, index.astype(np.uint8) if len(files) <= 256 else index.astype(np.uint16))
+            write_image(map_path, index_file(result.index_map, len(files)))
         write_image(preview, index_preview(result.index_map, len(files)))
+    if raw_map_path:
+        write_image(raw_map_path, index_file(result.raw_index_map, len(files)))
     if confidence_path:
         write_image(confidence_path, result.confidence)
     typer.echo(f"wrote {output} from {len(files)} images ({sum(result.timings.values()):.2f} s)")

@@ -27,6 +27,7 @@ import numpy as np
 
 from gacn.fusion.blend import bounding_box, clean_index
 from gacn.fusion.decide import cover_area, decide, trim_to_budget
+from gacn.fusion.flat import fill_from, flat_mask, noise_sigma
 from gacn.fusion.frames import Prefetch
 from gacn.fusion.measure import Candidates, focus_measure
 from gacn.model import GACN
@@ -133,7 +134,8 @@ def _neighbour(first: np.ndarray, jump: int) -> np.ndarray:
 
 
 def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray], refine: bool = True,
-                 progress: Progress | None = None, workers: int = 2) -> dict[str, np.ndarray | float]:
+                 progress: Progress | None = None, workers: int = 2, fill_flat: bool = True,
+                 lost: tuple[np.ndarray | None, np.ndarray | None] | None = None) -> dict[str, np.ndarray | float]:
     """Index map of a stack: the cheap measure in one streaming pass, then one network decision.
 
     1. Measure every frame and keep each pixel's best and second-best frame
@@ -143,6 +145,10 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
     3. For each pair of frames, most pixels first and within :data:`NETWORK_PIXELS`, read the
        two frames again and decide its pixels with the network, the boundary guided filter and
        the refiner (:func:`gacn.fusion.decide.decide`).
+    4. With ``fill_flat``, where no frame has more texture than noise
+       (:func:`gacn.fusion.flat.flat_mask`), the decision is interpolated from the decisions
+       around (:func:`gacn.fusion.flat.fill_from`) instead of left to the noise, and its
+       confidence is 0; the network is not asked there.
 
     For two frames this is the pair fusion with the network on the uncertain pixels.
 
@@ -161,15 +167,23 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
         ``progress('measure', done, total)`` after each frame of step 1.
     workers : int
         Threads that prepare frames ahead in step 1 (each holds about four frame-sized maps).
+    fill_flat : bool
+        Decide the flat areas from their surroundings (step 4).
+    lost : tuple of ndarray or None, optional
+        Two frames: where each one lost its highlights to clipping
+        (:meth:`gacn.fusion.frames.Frames.lost_highlights`); a pixel that only one frame lost
+        comes from the other.
 
     Returns
     -------
     dict
-        ``index`` (uint16 frame per pixel), ``confidence`` (float32 0..1: how clearly the chosen
-        frame won: the network's margin where it decided, else 1 - closeness), ``decision`` and
+        ``index`` (uint16 frame per pixel), ``measured`` (the index before step 4),
+        ``confidence`` (float32 0..1: how clearly the chosen
+        frame won: the network's margin where it decided, 0 in flat areas, else 1 - closeness), ``decision`` and
         ``raw`` (for two frames: float32 weight of frame 0 after and before the boundary filters;
         None for more), ``network`` (bool: the pixels the network decided), ``share``
-        (the area the network computed, margins included, as a fraction of the image).
+        (the area the network computed, margins included, as a fraction of the image), ``flat``
+        (bool: the pixels of step 4; none without ``fill_flat``).
 
     Examples
     --------
@@ -181,9 +195,16 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
     1.0
     """
     candidates: Candidates | None = None
-    with Prefetch(lambda k: focus_measure(gray_of(k)), range(n_frames), workers, ahead=workers) as measures:
+    noise = np.inf
+
+    def measure(k: int) -> tuple[np.ndarray, float]:
+        gray = gray_of(k)
+        return focus_measure(gray), noise_sigma(gray) if fill_flat else np.inf
+
+    with Prefetch(measure, range(n_frames), workers, ahead=workers) as measures:
         for k in range(n_frames):
-            energy = measures(k)
+            energy, sigma = measures(k)
+            noise = min(noise, sigma)  # the most defocused frame has the least texture to mistake for noise
             if candidates is None:
                 candidates = Candidates(energy.shape)
             candidates.update(k, energy)
@@ -191,8 +212,10 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
                 progress("measure", k + 1, n_frames)
     assert candidates is not None
     first, closeness = candidates.best_index, candidates.closeness()
+    flat = flat_mask(candidates.best, noise) if fill_flat else np.zeros(first.shape, bool)
     clean = clean_index(first, SPECK_SIZE)
     lower, upper, mask = _pairs(first, clean, candidates.second_index, closeness, n_frames)
+    mask &= ~flat  # no focus information there: the network cannot do better than the surroundings
     del candidates
     index = first.copy()
     confidence = np.subtract(1.0, closeness, out=closeness)  # where the cheap choice stands
@@ -221,8 +244,26 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
             np.copyto(raw[box], r, where=inside)
         computed += share * inside.size
         network |= where
-    return {"index": index, "confidence": confidence, "share": computed / index.size, "decision": decision,
-            "raw": raw, "network": network}
+    measured, index = index, index.copy()
+    known = ~flat
+    if pair and lost is not None and (lost[0] is not None or lost[1] is not None):
+        none = np.zeros(flat.shape, bool)
+        lost0, lost1 = (none if m is None else m for m in lost)
+        forced = lost0 != lost1  # a clipped highlight has no detail: the other frame's pixel is better
+        np.copyto(decision, lost1.astype(np.float32), where=forced)  # 1: frame 0, where frame 1 lost it
+        np.copyto(index, lost0.astype(index.dtype), where=forced)
+        known |= forced
+    if flat.any() and known.any():  # (with nothing known, the image has no focus information at all)
+        if pair:
+            decision = fill_from(decision, known)
+            filled = np.where(decision >= 0.5, 0, 1)
+        else:
+            filled = np.rint(fill_from(index.astype(np.float32), known))
+        index = index.copy()
+        np.copyto(index, filled.astype(index.dtype), where=flat)
+        confidence[flat] = 0.0
+    return {"index": index, "measured": measured, "confidence": confidence, "share": computed / index.size,
+            "decision": decision, "raw": raw, "network": network, "flat": flat}
 
 
 def _pair_groups(lower: np.ndarray, upper: np.ndarray, mask: np.ndarray) -> list[tuple[int, int]]:

@@ -10,8 +10,9 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
+from gacn.fusion.exposure import CLIP_MARGIN, NEGLIGIBLE, apply_exposure, estimate_exposure, thumbnail
 from gacn.fusion.pair import check_pair
-from gacn.io import InputError, normalize_layout, read_image
+from gacn.io import InputError, normalize_layout, read_image, to_float
 
 #: File name endings taken as images when a folder is given, and the RAW ones (read with rawpy).
 RAW_SUFFIXES = {".cr2", ".cr3", ".nef", ".arw", ".dng", ".orf", ".rw2", ".raf", ".pef", ".srw"}
@@ -89,6 +90,7 @@ class Frames:
     Frames given as arrays by a one-shot iterator are spilled to ``spill_dir`` as ``.npy`` files,
     so every frame can be read twice (decision, then blending) without holding them all.
     Frame 0 stays in memory (:attr:`first`); :meth:`load` checks each frame against it.
+    After :meth:`match_exposure`, every frame is loaded matched to one frame's exposure.
     """
 
     def __init__(self, images: Iterable[ImageLike], spill_dir: str) -> None:
@@ -110,6 +112,8 @@ class Frames:
         if len(self.items) < 2:
             raise InputError(f"need at least two images to fuse, got {len(self.items)}")
         self.first = self._read(0)
+        self.reference: np.ndarray | None = None
+        self.exposure: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.items)
@@ -123,12 +127,43 @@ class Frames:
         return normalize_layout(arr, f"image {k + 1}")
 
     def load(self, k: int) -> np.ndarray:
-        """Frame ``k``, checked against frame 0 (size and gray/colour)."""
+        """Frame ``k``, checked against frame 0 (size and gray/colour), matched to the reference
+        exposure after :meth:`match_exposure`."""
         if k == 0:
             return self.first
         arr = self._read(k)
         check_pair(self.first, arr)
-        return arr
+        return self._matched(k, arr)
+
+    def match_exposure(self, reference: int) -> None:
+        """From now on, load every frame matched to frame ``reference``'s exposure and colour
+        balance (:mod:`gacn.fusion.exposure`; each frame's gain and offset are estimated on its
+        first load and kept in :attr:`exposure`)."""
+        self.reference = thumbnail(self.load(reference))
+        self.exposure = {reference: np.tile([1.0, 0.0], (self.reference.shape[2], 1))}
+        self.first = self._matched(0, self.first)
+
+    def lost_highlights(self, k: int) -> np.ndarray | None:
+        """bool (H, W): where frame ``k`` clipped its highlights and matching darkened them (its
+        white became a grey that the scene is not); None when matching did not darken its white.
+        There, another frame's pixel is the better one."""
+        if self.reference is None:
+            return None
+        raw = self.first if k == 0 else self._read(k)
+        self._matched(k, raw, apply=False)
+        if np.all(self.exposure[k].sum(axis=1) >= 1.0 - NEGLIGIBLE):
+            return None
+        high = to_float(raw) >= 1.0 - CLIP_MARGIN
+        return high.any(axis=2) if high.ndim == 3 else high
+
+    def _matched(self, k: int, arr: np.ndarray, apply: bool = True) -> np.ndarray:
+        """``arr`` (frame ``k`` as read) matched to the reference exposure, if one is set (with
+        ``apply`` False, its correction is only estimated)."""
+        if self.reference is None:
+            return arr
+        if k not in self.exposure:
+            self.exposure[k] = estimate_exposure(self.reference, arr)
+        return apply_exposure(arr, self.exposure[k]) if apply else arr
 
 
 

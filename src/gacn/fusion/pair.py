@@ -37,7 +37,11 @@ class FusionResult:
         uint16 (H, W): the index of the source each pixel comes from (0 = first); for a focus
         stack, a depth map. Set by N-image fusion (:func:`gacn.fusion.stack.fuse_stack`).
     confidence : ndarray or None
-        float32 0..1 (H, W): how clearly the chosen source won its comparisons.
+        float32 0..1 (H, W): how clearly the chosen source won its comparisons (0 where focus
+        did not decide: flat areas decided from their surroundings).
+    raw_index_map : ndarray or None
+        uint16 (H, W): ``index_map`` as measured, before the flat areas were decided from their
+        surroundings and specks removed.
 
     For more than two sources (see :func:`gacn.fusion.stack.fuse_stack`), ``decision_map`` is
     the weight of the source in ``index_map`` in the blend and ``raw_decision_map`` the index
@@ -50,6 +54,7 @@ class FusionResult:
     timings: dict[str, float] = field(default_factory=dict)
     index_map: np.ndarray | None = None
     confidence: np.ndarray | None = None
+    raw_index_map: np.ndarray | None = None
 
 
 #: Pairs up to this many pixels are fused in one piece (:func:`fuse_pair`); bigger ones in tiles.

@@ -68,6 +68,8 @@ def fuse_stack(
     tile: int = TILE,
     progress: Progress | None = None,
     refine: bool = True,
+    match_exposure: bool | None = None,
+    fill_flat: bool | None = None,
 ) -> FusionResult:
     """Fuse a focus stack of two or more frames into one sharp image and a depth (index) map.
 
@@ -102,12 +104,23 @@ def fuse_stack(
     refine : bool
         The fast path, two frames, ``running`` and ``serial``: re-decide the pixels next to each focus
         boundary with the learned boundary refiner (:func:`gacn.fusion.refine.refine_boundary`).
+    match_exposure : bool, optional
+        Bring every frame to the exposure and colour balance of the first frame before deciding
+        and blending (:mod:`gacn.fusion.exposure`): the output keeps the first frame's exposure,
+        as it keeps its metadata. Default: on for ``'fast'``, off for ``'gacn'`` (the published
+        method).
+    fill_flat : bool, optional
+        ``'fast'`` only (its default): where no frame has texture, decide from the surroundings
+        instead of the noise (:mod:`gacn.fusion.flat`), so flat areas get no patchwork of frames
+        and the depth map is a smooth surface there.
 
     Returns
     -------
     FusionResult
         ``image`` (dtype and channels of the first frame); ``index_map`` (uint16, the frame
-        each pixel comes from: a depth map); ``confidence`` (float32 0..1); for two frames
+        each pixel comes from: a depth map, regularised in flat areas and without specks);
+        ``raw_index_map`` (the index map as measured); ``confidence`` (float32 0..1; 0 where
+        the decision was not made by focus); for two frames
         ``decision_map`` / ``raw_decision_map`` are the pair maps (weight of frame 1 after /
         before the boundary guided filter); for more, ``decision_map`` is the weight of the
         frame in ``index_map`` in the blend and ``raw_decision_map`` the index map before
@@ -137,6 +150,10 @@ def fuse_stack(
         raise InputError(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
     if method != "gacn" and strategy != DEFAULT_STRATEGY:
         raise InputError(f"strategy {strategy!r} belongs to method 'gacn' (the faithful path): add method='gacn'")
+    if fill_flat and method == "gacn":
+        raise InputError("fill_flat belongs to method 'fast': the faithful path decides every pixel with the network")
+    match_exposure = method == "fast" if match_exposure is None else match_exposure
+    fill_flat = method == "fast" if fill_flat is None else fill_flat
     if model is None:
         model = cached_model(None if weights is None else str(weights), device)
     dev = next(model.parameters()).device
@@ -144,12 +161,15 @@ def fuse_stack(
     with tempfile.TemporaryDirectory(prefix="gacn-stack-") as tmp:
         frames = Frames(images, tmp)
         n = len(frames)
+        if match_exposure:
+            frames.match_exposure(0)
         first = frames.first
         h, w = first.shape[:2]
         if n == 2 and method == "gacn" and h * w <= max(tile * tile, UNTILED_PIXELS) and not align:
             result = fuse_pair(first, frames.load(1), model=model, refine=refine)
             result.index_map = (result.decision_map < 0.5).astype(np.uint16)
             result.confidence = np.abs(2.0 * result.raw_decision_map - 1.0)
+            result.raw_index_map = result.index_map
             return result
         bound_heap_growth()
         if align is None:
@@ -176,7 +196,8 @@ def fuse_stack(
             return warp_image(frames.load(k), matrices[k])
 
         if method == "fast":
-            out = decide_stack(model, n, gray_of, refine, progress, workers)
+            lost = (frames.lost_highlights(0), frames.lost_highlights(1)) if n == 2 and match_exposure else None
+            out = decide_stack(model, n, gray_of, refine, progress, workers, fill_flat, lost)
             if n == 2:  # the pair's map is the weight of frame 0 everywhere
                 out.update(image=mix(warped(0), warped(1), out["decision"]), chosen=out["decision"])
         else:
@@ -186,7 +207,7 @@ def fuse_stack(
             out = run["serial" if n == 2 else strategy](model, frames, gray_of, matrices, tile, dev, tmp, progress)
         t_decide = time.perf_counter()
         index, conf = out.pop("index"), out.pop("confidence")
-        raw_index = index
+        raw_index = out.pop("measured", index)
         soft = method == "fast" or (n > 2 and strategy == "running")
         median_size, blend_sigma = ((faithful.REFINED_MEDIAN_SIZE, faithful.REFINED_BLEND_SIGMA) if refine
                                     else (faithful.MEDIAN_SIZE, faithful.BLEND_SIGMA))
@@ -203,8 +224,8 @@ def fuse_stack(
             chosen = out["decision"]
         if align and crop:
             box = common_box(matrices, (h, w))
-            image, index, conf, chosen, raw = (x[box] for x in (image, index, conf, chosen, raw))
+            image, index, conf, chosen, raw, raw_index = (x[box] for x in (image, index, conf, chosen, raw, raw_index))
     return FusionResult(image=np.ascontiguousarray(image), decision_map=np.ascontiguousarray(chosen),
                         raw_decision_map=np.ascontiguousarray(raw), index_map=np.ascontiguousarray(index),
-                        confidence=np.ascontiguousarray(conf),
+                        confidence=np.ascontiguousarray(conf), raw_index_map=np.ascontiguousarray(raw_index),
                         timings={"decide": t_decide - t_start, "blend": time.perf_counter() - t_decide})

@@ -1,0 +1,178 @@
+"""Photometric matching: bring every frame to the reference frame's exposure and colour balance.
+
+Frames of a real stack rarely share one exposure (auto exposure, a flickering lamp, a lens that
+dims as it focuses closer). Where the fused image switches between frames, an exposure step
+shows as a seam, and in flat areas as dark blotches. Before deciding and blending, each frame is
+mapped onto the reference frame by a gain and an offset per channel,
+``matched = gain * frame + offset`` (values in 0..1), estimated from pixels whose value does not
+depend on focus: pixels in flat areas of both frames (a defocus blur leaves a flat area as it
+is), on heavily downscaled copies (a defocus blur moves little of the signal across the
+downscaled grid), away from clipping.
+
+References
+----------
+.. [1] M. Brown, D. G. Lowe, "Automatic panoramic image stitching using invariant features",
+   IJCV 74(1) (2007) 59-73 (gain compensation between overlapping photos).
+.. [2] P. J. Rousseeuw, A. M. Leroy, "Robust Regression and Outlier Detection", Wiley (1987)
+   (trimmed least squares).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from gacn.io import from_float, to_float
+
+#: Long side (pixels) of the downscaled copies the exposure is estimated on.
+ESTIMATE_SIDE = 384
+#: Values this close to 0 or 1 (in either frame) are left out of the fit: clipping breaks the
+#: linear model.
+CLIP_MARGIN = 0.02
+#: Share of the unclipped pixels, the flattest in both frames, that the fit uses.
+FLAT_SHARE = 0.5
+#: Side of the box over which the local standard deviation (flatness) is measured.
+FLAT_BOX = 5
+#: The residuals beyond this many robust standard deviations are dropped before the refit.
+TRIM_SIGMAS = 2.5
+#: With a narrower spread of values than this, the offset is not identifiable: a gain alone is fitted.
+MIN_SPREAD = 0.03
+#: Fewest pixels for a fit; fewer leave the frame as it is.
+MIN_PIXELS = 50
+#: A correction that moves no value by more than this (0..1 scale: half an 8-bit grey level) is
+#: not applied, so frames that already match are used exactly as given.
+NEGLIGIBLE = 0.5 / 255.0
+
+IDENTITY = np.array([1.0, 0.0])
+
+
+def thumbnail(image: np.ndarray, matrix: np.ndarray | None = None) -> np.ndarray:
+    """A float32 (h, w, C) copy of ``image`` downscaled to :data:`ESTIMATE_SIDE` (area average),
+    warped by ``matrix`` (given on the full-size grid) when one is given; what
+    :func:`estimate_exposure` compares (give it a reference's thumbnail to compare many frames
+    with one reference).
+
+    Examples
+    --------
+    >>> thumbnail(np.zeros((1000, 500), np.uint8)).shape
+    (384, 192, 1)
+    """
+    h, w = image.shape[:2]
+    scale = min(1.0, ESTIMATE_SIDE / max(h, w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = cv2.resize(to_float(image), size, interpolation=cv2.INTER_AREA)
+    if matrix is not None and not np.array_equal(matrix, np.eye(2, 3, dtype=matrix.dtype)):
+        scaled = matrix.astype(np.float64).copy()
+        scaled[:, 2] *= scale  # the same motion on the scaled grid (x' = s x)
+        small = cv2.warpAffine(small, scaled, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_REPLICATE)
+    return small.reshape(small.shape[0], small.shape[1], -1)
+
+
+def _local_std(gray: np.ndarray) -> np.ndarray:
+    """Standard deviation over a :data:`FLAT_BOX` square around each pixel."""
+    mean = cv2.blur(gray, (FLAT_BOX, FLAT_BOX))
+    return np.sqrt(np.maximum(cv2.blur(gray * gray, (FLAT_BOX, FLAT_BOX)) - mean * mean, 0.0))
+
+
+def _fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Gain and offset of ``y ~ gain * x + offset``, least squares trimmed of outliers twice
+    (gain alone, through 0, when ``x`` spans less than :data:`MIN_SPREAD`)."""
+    keep = np.ones(x.shape, bool)
+    params = IDENTITY
+    for _ in range(3):
+        xs, ys = x[keep], y[keep]
+        if xs.size < MIN_PIXELS:
+            return params
+        if xs.std() < MIN_SPREAD:
+            params = np.array([float(xs @ ys) / max(float(xs @ xs), 1e-12), 0.0])
+        else:
+            params = np.polyfit(xs, ys, 1)
+        residual = y - (params[0] * x + params[1])
+        spread = 1.4826 * np.median(np.abs(residual[keep])) + 1e-4
+        keep = np.abs(residual) <= TRIM_SIGMAS * spread
+    return params
+
+
+def estimate_exposure(reference: np.ndarray, image: np.ndarray, matrix: np.ndarray | None = None) -> np.ndarray:
+    """Gain and offset per channel that map ``image`` onto ``reference``'s exposure.
+
+    Parameters
+    ----------
+    reference : ndarray
+        The reference frame: gray (H, W) or RGB (H, W, 3); uint8, uint16 or float in 0..1; or
+        its :func:`thumbnail`.
+    image : ndarray
+        Another frame of the same scene, same size and channels, possibly focused elsewhere.
+    matrix : ndarray, optional
+        (2, 3) affine transform that registers ``image`` onto ``reference``
+        (:func:`gacn.fusion.align.estimate_transform`); none: already registered.
+
+    Returns
+    -------
+    ndarray
+        float64 (C, 2): per channel ``(gain, offset)`` with ``reference ~ gain * image + offset``
+        (values in 0..1). Frames too flat, dark or clipped to tell give ``(1, 0)``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> ref = (cv2.GaussianBlur(rng.random((200, 200)), (0, 0), 8) * 3 - 1).clip(0.05, 0.95)
+    >>> other = (ref - 0.02) / 0.8  # darker by a gain of 0.8 and an offset of 0.02
+    >>> np.round(estimate_exposure(ref, other.clip(0, 1)), 3).tolist()
+    [[0.8, 0.02]]
+    """
+    ref, img = thumbnail(reference, None), thumbnail(image, matrix)
+    luma = lambda x: x.mean(axis=2)  # noqa: E731 - flatness only: channel weights do not matter
+    rough = np.maximum(_local_std(luma(ref)), _local_std(luma(img)))
+    params = np.tile(IDENTITY, (ref.shape[2], 1))
+    for c in range(ref.shape[2]):
+        x, y = img[..., c], ref[..., c]
+        usable = (x > CLIP_MARGIN) & (x < 1 - CLIP_MARGIN) & (y > CLIP_MARGIN) & (y < 1 - CLIP_MARGIN)
+        if usable.sum() < MIN_PIXELS:
+            continue
+        flat = usable & (rough <= np.quantile(rough[usable], FLAT_SHARE))
+        params[c] = _fit(x[flat].astype(np.float64), y[flat].astype(np.float64))
+    return params
+
+
+def negligible(params: np.ndarray) -> bool:
+    """Whether the correction ``params`` (:func:`estimate_exposure`) moves no value in 0..1 by
+    more than :data:`NEGLIGIBLE`.
+
+    Examples
+    --------
+    >>> negligible(np.array([[1.0, 0.0]])), negligible(np.array([[1.1, 0.0]]))
+    (True, False)
+    """
+    gain, offset = params[:, 0], params[:, 1]
+    return bool(np.all(np.abs(offset) <= NEGLIGIBLE) and np.all(np.abs(gain + offset - 1.0) <= NEGLIGIBLE))
+
+
+def apply_exposure(image: np.ndarray, params: np.ndarray) -> np.ndarray:
+    """``gain * image + offset`` per channel, clipped to the valid range, in ``image``'s dtype.
+
+    Integer images go through a lookup table per channel (one rounding); float images are
+    computed directly.
+
+    Examples
+    --------
+    >>> apply_exposure(np.array([[0, 100, 200]], np.uint8), np.array([[1.5, 0.0]])).tolist()
+    [[0, 150, 255]]
+    """
+    if negligible(params):
+        return image
+    channels = image.shape[2] if image.ndim == 3 else 1
+    params = np.broadcast_to(params, (channels, 2))
+    if image.dtype.kind == "f":
+        out = image * params[:, 0].astype(image.dtype) + params[:, 1].astype(image.dtype)
+        return np.clip(out.reshape(image.shape), 0.0, 1.0)
+    top = np.iinfo(image.dtype).max
+    levels = np.arange(top + 1, dtype=np.float64) / top
+    luts = [from_float(np.clip(g * levels + o, 0.0, 1.0), image.dtype) for g, o in params]
+    if image.ndim == 2:
+        return luts[0][image]
+    out = np.empty_like(image)
+    for c in range(channels):
+        out[..., c] = luts[c][image[..., c]]
+    return out

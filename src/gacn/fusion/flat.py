@@ -1,0 +1,145 @@
+"""Flat areas: where no frame carries focus information, the decision follows the surroundings.
+
+In a region without texture (sky, a white wall, a defocused background) every frame's focus
+measure is sensor noise, and a per-pixel choice there is a random patchwork: with the
+slightest exposure difference between frames the patches show as blotches, and a depth map
+becomes speckle. :func:`flat_mask` finds those pixels (the best frame's Laplacian energy no
+higher than the noise's, :func:`noise_sigma`), and :func:`fill_from` replaces their decision by a
+smooth interpolation of the decisions around them (push-pull, a normalised convolution over
+every scale), so the map crosses a flat area without a seam and a depth map is a surface there.
+
+References
+----------
+.. [1] J. Immerkær, "Fast noise variance estimation", Computer Vision and Image
+   Understanding 64(2) (1996) 300-302.
+.. [2] S. J. Gortler, R. Grzeszczuk, R. Szeliski, M. F. Cohen, "The Lumigraph", SIGGRAPH
+   (1996) 43-54 (push-pull interpolation of scattered samples).
+.. [3] H. Knutsson, C.-F. Westin, "Normalized and differential convolution", CVPR (1993) 515-523.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+#: Immerkær's noise operator: the difference of two Laplacians, blind to planes and ramps.
+_NOISE_KERNEL = np.float32([[1, -2, 1], [-2, 4, -2], [1, -2, 1]])
+#: Laplacian energy (:func:`gacn.fusion.measure.focus_measure`) of white noise of standard
+#: deviation 1: the 4-neighbour Laplacian's weights squared (1 + 1 + 1 + 1 + 16).
+LAPLACIAN_GAIN = 20.0
+#: A pixel is flat when its best frame's energy is below this many times the noise's.
+FLAT_FACTOR = 4.0
+#: Noise floor (0..1 scale): a grey level of an 8-bit file, rounding included, is never below it.
+MIN_NOISE = 0.5 / 255.0
+#: Most pixels :func:`noise_sigma` reads (an even subsample of bigger images).
+NOISE_SAMPLE = 1_000_000
+#: The fill is interpolated on a grid this many times coarser than the image (flat areas are
+#: smooth by definition; this keeps its memory at a sixteenth of a map).
+FILL_STEP = 4
+
+
+def noise_sigma(gray: np.ndarray) -> float:
+    """Standard deviation of the noise of a gray image (0..1 scale), robust to its texture.
+
+    Immerkær's operator removes the image's planes and ramps; the median of its absolute
+    response (instead of the mean) is not moved by the edges and texture of up to half the
+    image. Never below :data:`MIN_NOISE`; images over :data:`NOISE_SAMPLE` pixels are sampled on
+    an even grid.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> ramp = np.tile(np.linspace(0, 1, 256, dtype=np.float32), (256, 1))
+    >>> round(noise_sigma(ramp + rng.normal(0, 0.01, ramp.shape).astype(np.float32)), 3)
+    0.01
+    """
+    step = max(1, int(np.sqrt(gray.size / NOISE_SAMPLE)))
+    response = cv2.filter2D(gray, cv2.CV_32F, _NOISE_KERNEL)[1:-1:step, 1:-1:step]
+    # the operator's response to white noise of sigma s has sigma 6 s; the median of |N(0, 1)| is 0.6745
+    return max(float(np.median(np.abs(response))) / (6.0 * 0.6745), MIN_NOISE)
+
+
+def flat_mask(best_energy: np.ndarray, sigma: float) -> np.ndarray:
+    """The pixels where even the sharpest frame has no more Laplacian energy than its noise.
+
+    Parameters
+    ----------
+    best_energy : ndarray
+        float32 (H, W): the highest focus measure over the frames
+        (:attr:`gacn.fusion.measure.Candidates.best`).
+    sigma : float
+        The frames' noise (:func:`noise_sigma`, 0..1 scale).
+
+    Returns
+    -------
+    ndarray
+        bool (H, W): True where the energy is below :data:`FLAT_FACTOR` times noise's.
+
+    Examples
+    --------
+    >>> flat_mask(np.float32([[0.0, 1.0]]), 0.01).tolist()
+    [[True, False]]
+    """
+    return best_energy < FLAT_FACTOR * LAPLACIAN_GAIN * sigma * sigma
+
+
+def _push_pull(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Weighted values averaged down a Gaussian pyramid until every cell has weight, then
+    interpolated back up where a level's own weight falls short (Gortler et al.)."""
+    levels = [(values * weight, weight)]
+    while min(levels[-1][1].shape) > 1 and not (levels[-1][1] > 1e-6).all():
+        vw, w = levels[-1]
+        levels.append((cv2.pyrDown(vw), cv2.pyrDown(w)))
+    vw, w = levels[-1]
+    filled = vw / np.maximum(w, 1e-12)
+    for vw, w in reversed(levels[:-1]):
+        up = cv2.pyrUp(filled, dstsize=(w.shape[1], w.shape[0]))
+        known = np.minimum(w, 1.0)
+        filled = np.where(w > 1e-6, vw / np.maximum(w, 1e-12), 0.0) * known + up * (1.0 - known)
+    return filled.astype(np.float32)
+
+
+def fill_from(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Smooth interpolation of ``values`` at every pixel from the ``known`` ones.
+
+    Each unknown pixel gets a normalised average of the known values around it, over a reach
+    that grows with the distance to them (push-pull over a Gaussian pyramid), so a hole of
+    any size is filled by a smooth surface that meets its rim. Known pixels keep their values.
+
+    Parameters
+    ----------
+    values : ndarray
+        float32 (H, W): the values (at unknown pixels they are ignored).
+    known : ndarray
+        bool (H, W): where ``values`` hold.
+
+    Returns
+    -------
+    ndarray
+        float32 (H, W); ``values`` unchanged where nothing is known.
+
+    Examples
+    --------
+    >>> v = np.zeros((8, 32), np.float32); v[:, 24:] = 1.0
+    >>> known = np.zeros((8, 32), bool); known[:, :4] = known[:, 28:] = True
+    >>> row = fill_from(v, known)[4]
+    >>> bool(row[0] == 0 and row[31] == 1 and np.all(np.diff(row) >= -1e-6))
+    True
+    """
+    values = values.astype(np.float32, copy=False)
+    if known.all() or not known.any():
+        return values.copy()
+    h, w = values.shape
+    step = FILL_STEP if min(h, w) >= 16 * FILL_STEP else 1
+    size = (max(1, -(-w // step)), max(1, -(-h // step)))
+    weight = known.astype(np.float32)
+    coarse_w = cv2.resize(weight, size, interpolation=cv2.INTER_AREA)
+    coarse_vw = cv2.resize(np.where(known, values, 0.0).astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    coarse = _push_pull(coarse_vw / np.maximum(coarse_w, 1e-12), coarse_w)
+    out = values.copy()
+    unknown = ~known
+    rows = np.flatnonzero(unknown.any(1))
+    top, bottom = int(rows[0]), int(rows[-1]) + 1
+    band = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)[top:bottom] if step > 1 else coarse[top:bottom]
+    np.copyto(out[top:bottom], band, where=unknown[top:bottom])
+    return out
