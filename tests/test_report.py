@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from pathlib import Path
 
@@ -208,6 +209,44 @@ def test_report_writes_markdown_csv_and_figures(tmp_path: Path, tiny_sets: list[
     for name in figures:
         assert f"figures/{name}" in text
     assert (tmp_path / "docs" / "results.csv").read_text().count("\n") == 9
+
+
+def test_a_dataset_adds_its_own_metric_as_a_report_column(tmp_path: Path) -> None:
+    """A pair with a flat area and one source darkened (as in ``exposure``): the dataset's
+    ``SEAM`` is scored and shown beside the suite's metrics; source 1 as the fused image has no
+    seam (at most 1: the ratio's denominator is the busier source), naive selection switches
+    sources in the flat area, where both have the same noise, in patches."""
+    rng = np.random.default_rng(0)
+    flat = np.clip(150 + rng.normal(0, 0.6, (64, 64, 3)), 0, 255).astype(np.uint8)
+    texture = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    sharp = flat.copy()
+    sharp[:, 40:] = texture[:, 40:]
+    blurred = cv2.GaussianBlur(sharp, (0, 0), 3)
+    blurred[:, :32] = np.clip(150 + rng.normal(0, 0.6 / 0.65, (64, 32, 3)), 0, 255).astype(np.uint8)  # noise as source 1 after the gain
+    exposure = Dataset("exposure", [ds.Item("p_s2x0.65", [sharp, ds.apply_gain(blurred, 0.65)])], "tiny", ("SEAM",))
+    specs = builtin_specs()
+    chosen = {n: specs[n] for n in ("source-1", "naive-laplacian")}
+    result = run_suite([exposure], chosen, ResultCache(tmp_path / "cache"), ["Q_G"])
+    seams = {r["method"]: r["SEAM"] for r in result.rows}
+    assert 0.8 < seams["source-1"] <= 1.0 and seams["naive-laplacian"] > 3.0
+    if importlib.util.find_spec("matplotlib") is not None:
+        path = write_report(tmp_path / "docs", [exposure], chosen, result, ResultCache(tmp_path / "cache"), ["Q_G"],
+                            "gacn benchmark")
+        assert "| method | Q_G ↑ | seam ratio ↓ | s/fusion ↓ | mean rank ↓ |" in path.read_text()
+
+
+@pytest.mark.skipif(not (shared_data() / "pairs" / "lytro").is_dir(), reason="shared data not found")
+def test_exposure_set_changes_one_source_of_each_lytro_pair() -> None:
+    exposure = ds.load_dataset("exposure", shared_data())
+    lytro = {i.name: i for i in ds.load_dataset("lytro", shared_data()).items}
+    assert len(exposure.items) == 2 * len(lytro) and exposure.metrics == ("SEAM",)
+    first, second = exposure.items[:2]
+    assert (first.name, second.name) == ("lytro_01_s1x0.65", "lytro_01_s2x1.4")
+    original = lytro["lytro_01"].sources
+    np.testing.assert_array_equal(first.sources[1], original[1])
+    np.testing.assert_array_equal(first.sources[0], np.rint(original[0] * 0.65).astype(np.uint8))
+    np.testing.assert_array_equal(second.sources[0], original[0])
+    np.testing.assert_array_equal(second.sources[1], np.clip(np.rint(original[1] * 1.4), 0, 255).astype(np.uint8))
 
 
 def test_cli_report_and_its_errors(tmp_path: Path, tiny_sets: list[Dataset], monkeypatch) -> None:

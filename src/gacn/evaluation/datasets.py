@@ -14,6 +14,9 @@ name           what                                                 ground truth
 ``defocus``    6 real pairs with much stronger defocus than Lytro:  none
                frames far apart in the ``stacks/pcb`` and
                ``stacks/microscope_v4`` sweeps, registered
+``exposure``   the 20 Lytro pairs twice, with one source's          none
+               exposure changed: source 1 at gain 0.65, source 2
+               at gain 1.4 (clipped); 40 items
 =============  ===================================================  ==============================
 
 The generated sets are deterministic (one fixed seed per scene) and use only scikit-image's own
@@ -21,7 +24,10 @@ photos (astronaut, chelsea, coffee, rocket, immunohistochemistry, and the camera
 gravel gray images), none of which is in BSDS500, the training set. Their sources are 8-bit RGB.
 
 Every dataset is a :class:`Dataset` of :class:`Item` objects. ``Item.truth_mask`` is 1 where the
-first source is the in-focus choice, the convention of the decision maps.
+first source is the in-focus choice, the convention of the decision maps. ``Dataset.metrics``
+names metrics scored on a dataset beyond the suite's: the real sets, which have flat areas and
+(``exposure``) exposure differences between the sources, add the flat-area seam ratio ``SEAM``
+(:func:`gacn.metrics.seams.seam_ratio`).
 """
 
 from __future__ import annotations
@@ -47,7 +53,13 @@ from gacn.training.synthesis import (
 )
 
 #: Every dataset name, in report order.
-DATASET_NAMES = ("lytro", "classic", "triples", "synthetic", "halo", "defocus")
+DATASET_NAMES = ("lytro", "classic", "triples", "synthetic", "halo", "defocus", "exposure")
+
+#: The ``exposure`` items: (index of the changed source, gain) applied to every Lytro pair.
+EXPOSURE_SHIFTS = ((0, 0.65), (1, 1.4))
+
+#: Metrics scored on the real sets beyond the suite's: the flat-area seam ratio.
+SEAM_METRICS = ("SEAM",)
 
 #: The ``defocus`` pairs: (stack folder, first frame, second frame, downscale factor).
 DEFOCUS_PAIRS = (
@@ -101,11 +113,13 @@ class Item:
 
 @dataclass
 class Dataset:
-    """A named list of items and a one-line description for the report."""
+    """A named list of items, a one-line description for the report and the no-reference
+    metrics scored on it beyond the suite's (names of :func:`gacn.metrics.compute`)."""
 
     name: str
     items: list[Item]
     description: str
+    metrics: tuple[str, ...] = ()
 
 
 def default_data_dir() -> Path:
@@ -333,6 +347,38 @@ def _triple_items(folder: Path) -> list[Item]:
     return items
 
 
+def apply_gain(image: np.ndarray, gain: float | tuple[float, ...]) -> np.ndarray:
+    """A uint8 image with its exposure changed: ``clip(image * gain, 0, 255)`` rounded back to uint8.
+
+    ``gain`` is one factor, or one per channel (a colour cast) for an RGB image.
+
+    Examples
+    --------
+    >>> apply_gain(np.array([[10, 100, 200]], np.uint8), 1.4)
+    array([[ 14, 140, 255]], dtype=uint8)
+    >>> apply_gain(np.full((1, 1, 3), 100, np.uint8), (1.1, 1.0, 0.85))[0, 0]
+    array([110, 100,  85], dtype=uint8)
+    """
+    if image.dtype != np.uint8:
+        raise InputError(f"apply_gain expects a uint8 image, got {image.dtype}")
+    factor = np.asarray(gain, dtype=np.float64)
+    if factor.ndim and (image.ndim != 3 or image.shape[2] != factor.size):
+        raise InputError(f"{factor.size} channel gains for an image of shape {image.shape}")
+    return np.clip(np.rint(image * factor), 0, 255).astype(np.uint8)
+
+
+def _exposure_items(pairs: Path) -> list[Item]:
+    """Each pair of ``pairs`` once per :data:`EXPOSURE_SHIFTS` entry, that source's gain changed;
+    named ``NAME_s1x0.65`` (source 1 times 0.65)."""
+    items = []
+    for item in _pair_items(pairs):
+        for index, gain in EXPOSURE_SHIFTS:
+            sources = list(item.sources)
+            sources[index] = apply_gain(sources[index], gain)
+            items.append(Item(f"{item.name}_s{index + 1}x{gain:g}", sources))
+    return items
+
+
 def _defocus_items(stacks: Path) -> list[Item]:
     """Pairs of frames far apart in a real focus sweep, the second registered onto the first
     (ECC, affine: the sweeps breathe), cropped to the area both cover and downscaled."""
@@ -354,7 +400,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None) -> Dataset:
     Parameters
     ----------
     name : str
-        ``lytro``, ``classic``, ``triples``, ``synthetic``, ``halo`` or ``defocus``.
+        ``lytro``, ``classic``, ``triples``, ``synthetic``, ``halo``, ``defocus`` or ``exposure``.
     data_dir : str or Path, optional
         The shared data folder (for the real sets); :func:`default_data_dir` by default.
 
@@ -366,13 +412,16 @@ def load_dataset(name: str, data_dir: str | Path | None = None) -> Dataset:
     root = Path(data_dir) if data_dir is not None else default_data_dir()
     if name == "lytro":
         return Dataset(name, _pair_items(root / "pairs" / "lytro"),
-                       "real Lytro pairs (Nejati et al., Information Fusion 25, 2015), no ground truth")
+                       "real Lytro pairs (Nejati et al., Information Fusion 25, 2015), no ground truth",
+                       SEAM_METRICS)
     if name == "classic":
         return Dataset(name, _pair_items(root / "pairs" / "classic"),
-                       "classic pairs of the literature (flower, temple, clock, lab, t5, t70), no ground truth")
+                       "classic pairs of the literature (flower, temple, clock, lab, t5, t70), no ground truth",
+                       SEAM_METRICS)
     if name == "triples":
         return Dataset(name, _triple_items(root / "triples"),
-                       "Lytro triple series (3 focal planes per scene, Nejati et al. 2015), no ground truth")
+                       "Lytro triple series (3 focal planes per scene, Nejati et al. 2015), no ground truth",
+                       SEAM_METRICS)
     if name == "synthetic":
         return synthetic_set()
     if name == "halo":
@@ -381,5 +430,11 @@ def load_dataset(name: str, data_dir: str | Path | None = None) -> Dataset:
         return Dataset(name, _defocus_items(root / "stacks"),
                        "real pairs with strong defocus: frames far apart in the pcb (7 frames, Aimonen 2019) and "
                        "microscope V-4 (65 frames) focus sweeps, the second registered onto the first, half size; "
-                       "no ground truth")
+                       "no ground truth", SEAM_METRICS)
+    if name == "exposure":
+        return Dataset(name, _exposure_items(root / "pairs" / "lytro"),
+                       "the Lytro pairs with one source's exposure changed (`NAME_s1x0.65`: source 1 times 0.65; "
+                       "`NAME_s2x1.4`: source 2 times 1.4, clipped), no ground truth; `SEAM` is the flat-area seam "
+                       "ratio (mean gradient of the fused image where both sources are flat over the sources' "
+                       "larger one: about 1 clean, higher with every blotch edge)", SEAM_METRICS)
     raise InputError(f"unknown dataset {name!r}: use one of {', '.join(DATASET_NAMES)}")

@@ -209,6 +209,18 @@ def quantize_map(decision_map: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(decision_map * 255.0), 0, 255).astype(np.uint8)
 
 
+def dataset_metrics(dataset: Dataset, metric_names: Sequence[str]) -> list[str]:
+    """The no-reference metrics scored on a dataset: the suite's, then the dataset's own
+    (:attr:`~gacn.evaluation.datasets.Dataset.metrics`, e.g. the seam ratio), without repeats.
+
+    Examples
+    --------
+    >>> dataset_metrics(Dataset("d", [], "", ("SEAM", "Q_G")), ["Q_G", "Q_CV"])
+    ['Q_G', 'Q_CV', 'SEAM']
+    """
+    return list(dict.fromkeys([*metric_names, *dataset.metrics]))
+
+
 def columns_for(item: Item, spec: MethodSpec, metric_names: Sequence[str]) -> list[str]:
     """The score columns that apply to a method on an item (time not included)."""
     columns = list(metric_names)
@@ -232,7 +244,7 @@ def score(item: Item, fused: np.ndarray, decision_map: np.ndarray | None, column
     decision_map : ndarray or None
         The method's decision map (float 0..1), needed for ``map_acc``.
     columns : sequence of str
-        Metric names of :data:`gacn.metrics.NAMES` and names of :data:`REFERENCE_COLUMNS`.
+        Metric names of :data:`gacn.metrics.REGISTRY` and names of :data:`REFERENCE_COLUMNS`.
     """
     names = [c for c in columns if c in metrics.REGISTRY]
     out: dict[str, float] = {}
@@ -281,7 +293,8 @@ def run_suite(
         Name -> :class:`MethodSpec`.
     cache : ResultCache
     metric_names : sequence of str
-        No-reference metric names understood by :func:`gacn.metrics.compute`.
+        No-reference metric names understood by :func:`gacn.metrics.compute`; each dataset adds
+        its own (:func:`dataset_metrics`).
     console : rich.console.Console, optional
         Where the progress bar is drawn (stderr by default).
 
@@ -298,11 +311,12 @@ def run_suite(
     with Progress(*columns, console=console or Console(stderr=True)) as progress:
         task = progress.add_task("benchmark", total=total)
         for dataset in datasets:
+            dataset_names = dataset_metrics(dataset, names)
             for spec in specs.values():
                 progress.update(task, description=f"{dataset.name}: {spec.name}")
                 for item in dataset.items:
                     key = item_key(spec, item)
-                    wanted = columns_for(item, spec, names)
+                    wanted = columns_for(item, spec, dataset_names)
                     record = cache.load(spec.name, dataset.name, item.name, key)
                     try:
                         if record is None:

@@ -20,13 +20,19 @@ Q_CV       perception       Chen & Varshney 2007                   lower
 Q_CB       perception       Chen & Blum 2009                       higher
 Q_TE_C     information      Cvejić et al. 2006 (Tsallis, q=1.85)   higher
 Q_W        structural       Piella & Heijmans 2003 (weighted)      higher
+SEAM       seams            flat-area seam ratio (gacn issue 15)   lower (~1)
 =========  ===============  =====================================  ============
+
+``SEAM`` (:func:`~gacn.metrics.seams.seam_ratio`) is not one of the toolbox's metrics: it is
+computed only when asked for by name (:data:`EXTRA_NAMES`), and the default set stays the 14 of
+:data:`NAMES`.
 
 Usage::
 
     from gacn import metrics
     scores = metrics.compute(a, b, f)              # all 14, dict name -> float
     scores = metrics.compute(a, b, f, ["Q_G", "Q_M"])
+    scores = metrics.compute(a, b, f, ["SEAM"])    # the flat-area seam ratio
     print(metrics.format_lines(scores))
 
 Inputs are converted with :func:`to_gray` (gray 0..255 float64); see its docstring for the
@@ -51,9 +57,11 @@ from .information import q_mi, q_ncie, q_te, q_te_c
 from .perception import q_cb, q_cv
 from .phase_congruency import phasecong, q_p
 from .reference import map_accuracy, map_iou, psnr, ssim
+from .seams import seam_ratio
 from .structural import q_c, q_s, q_w, q_y
 
 __all__ = [
+    "EXTRA_NAMES",
     "INFO",
     "MIN_SIZE",
     "NAMES",
@@ -84,6 +92,7 @@ __all__ = [
     "q_w",
     "q_y",
     "read_image",
+    "seam_ratio",
     "ssim",
     "to_gray",
     "to_json",
@@ -113,6 +122,9 @@ NAMES: list[str] = [
     "Q_W",
 ]
 
+#: Metrics outside the reference toolbox, computed only when named (not in the default set).
+EXTRA_NAMES: list[str] = ["SEAM"]
+
 #: name -> function(a, b, f) on gray float64 arrays in 0..255.
 REGISTRY: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], float]] = {
     "Q_MI": q_mi,
@@ -129,6 +141,7 @@ REGISTRY: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], float]] = {
     "Q_CB": q_cb,
     "Q_TE_C": q_te_c,
     "Q_W": q_w,
+    "SEAM": seam_ratio,
 }
 
 
@@ -160,6 +173,7 @@ INFO: dict[str, MetricInfo] = {
     "Q_CB": MetricInfo("perception", "higher", "0..1"),
     "Q_TE_C": MetricInfo("information", "higher", ">0"),
     "Q_W": MetricInfo("structural", "higher", "-1..1"),
+    "SEAM": MetricInfo("seams", "lower", "0..inf, about 1 clean"),
 }
 
 
@@ -214,7 +228,13 @@ def parse_names(names: str | Iterable[str] | None) -> list[str]:
     """Normalise a metric selection to a list of known names (in the order given).
 
     Accepts ``None`` (all of :data:`NAMES`), a comma-separated string (``"Q_G,Q_M"``) or an
-    iterable of names. Matching is case-insensitive. Raises ValueError for unknown names.
+    iterable of names of :data:`NAMES` and :data:`EXTRA_NAMES`. Matching is case-insensitive.
+    Raises ValueError for unknown names.
+
+    Examples
+    --------
+    >>> parse_names("q_g, seam")
+    ['Q_G', 'SEAM']
     """
     if names is None:
         return list(NAMES)
@@ -222,9 +242,10 @@ def parse_names(names: str | Iterable[str] | None) -> list[str]:
         items = [s.strip() for s in names.split(",") if s.strip()]
     else:
         items = [str(s).strip() for s in names]
+    known = NAMES + EXTRA_NAMES
     if not items:
-        raise ValueError("no metric names given; known names: " + ", ".join(NAMES))
-    upper = {n.upper(): n for n in NAMES}
+        raise ValueError("no metric names given; known names: " + ", ".join(known))
+    upper = {n.upper(): n for n in known}
     out: list[str] = []
     unknown: list[str] = []
     for it in items:
@@ -235,7 +256,7 @@ def parse_names(names: str | Iterable[str] | None) -> list[str]:
             out.append(key)
     if unknown:
         raise ValueError(
-            "unknown metric name(s): " + ", ".join(unknown) + "; known names: " + ", ".join(NAMES)
+            "unknown metric name(s): " + ", ".join(unknown) + "; known names: " + ", ".join(known)
         )
     return out
 
@@ -253,7 +274,7 @@ def compute(
     a, b, f : arrays of the same height and width; gray or RGB, uint8/uint16/float (see
         :func:`to_gray` for the conversion and value range).
     names : ``None`` for all 14 metrics in :data:`NAMES` order, or a list / comma-separated
-        string of names.
+        string of names (which may include those of :data:`EXTRA_NAMES`, e.g. ``SEAM``).
 
     Returns
     -------
@@ -291,6 +312,7 @@ def compute_files(
 UNDEFINED: dict[str, str] = {
     "Q_C": "its weight σ_AF / (σ_AF + σ_BF) is 0/0 in some 7x7 window (a flat area, e.g. black)",
     "Q_Y": "its weight σ_A² / (σ_A² + σ_B²) is 0/0 in some 7x7 window where both sources are flat",
+    "SEAM": "fewer than 1 % of the pixels are flat in both sources (or all of them are exactly constant)",
 }
 
 

@@ -1,0 +1,183 @@
+"""Blotches under exposure differences: the flat-area seam ratio of several fusions, same run.
+
+Every Lytro pair is fused after a photometric shift of one source (a gain, clipped and rounded
+back to uint8 as in the ``exposure`` dataset, or per-channel gains: a colour cast), and scored
+with the flat-area seam ratio (``SEAM``, :func:`gacn.metrics.seams.seam_ratio`: the fused
+image's mean gradient where both sources are flat over the larger of the sources'; about 1
+clean, higher with every blotch edge). Printed per shift and method: the median over the pairs,
+the worst value and its pair, and how many pairs have a defined ratio (at least 1 % flat).
+
+Methods:
+
+* ``after``    ``gacn.fuse([a, b])``: the default (exposure matching and flat-area decisions on)
+* ``before``   ``gacn.fuse([a, b], match_exposure=False, fill_flat=False)``: the default path as
+  it was before them
+* ``enfuse``   :func:`gacn.baselines.enfuse.enfuse_fusion` (hard mask, multi-resolution blend)
+* ``faithful`` ``gacn.fuse([a, b], method="gacn")``: the published network's path (slow)
+
+``--crops PATH`` writes a figure: for the 2 pairs with the worst ratio under ``before`` at
+source 1 gain 0.65, a crop around the blotchiest flat area (the window with the most fused
+gradient above both sources' on flat pixels), side by side: before | after | enfuse.
+
+Usage::
+
+    python benchmarks/bench_exposure.py [--data ../shared/data] [--pairs N] \\
+        [--methods before,after,enfuse] [--crops docs/exposure_crops.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+import gacn
+from gacn import metrics
+from gacn.baselines import enfuse_available, enfuse_fusion
+from gacn.evaluation.datasets import apply_gain, load_dataset
+from gacn.metrics.seams import flat_mask, gradient_magnitude
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: name -> (index of the changed source, gain or per-channel gains); None: the pair as shot.
+SHIFTS: dict[str, tuple[int, float | tuple[float, float, float]] | None] = {
+    "none": None,
+    "s1x0.65": (0, 0.65),
+    "s2x1.4": (1, 1.4),
+    "s1x0.8": (0, 0.8),
+    "s2x1.2": (1, 1.2),
+    "s2cast": (1, (1.1, 1.0, 0.85)),
+}
+
+#: name -> fusion of two uint8 RGB sources.
+METHODS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "after": lambda a, b: gacn.fuse([a, b]).image,
+    "before": lambda a, b: gacn.fuse([a, b], match_exposure=False, fill_flat=False).image,
+    "enfuse": lambda a, b: enfuse_fusion(a, b).image,
+    "faithful": lambda a, b: gacn.fuse([a, b], method="gacn").image,
+}
+
+#: The shift and method whose worst pairs the crops show, and the panels' methods.
+CROP_SHIFT, CROP_RANK_BY, CROP_PANELS = "s1x0.65", "before", ("before", "after", "enfuse")
+
+
+def shifted(sources: list[np.ndarray], shift: str) -> list[np.ndarray]:
+    """The pair with the shift ``shift`` of :data:`SHIFTS` applied."""
+    spec = SHIFTS[shift]
+    if spec is None:
+        return sources
+    out = list(sources)
+    out[spec[0]] = apply_gain(out[spec[0]], spec[1])
+    return out
+
+
+def blotch_window(a: np.ndarray, b: np.ndarray, fused: np.ndarray, side: int) -> tuple[int, int]:
+    """Top-left corner of the ``side`` x ``side`` window with the most fused gradient above both
+    sources' on the pixels flat in both (where blotch edges show)."""
+    ga, gb, gf = (metrics.to_gray(x) for x in (a, b, fused))
+    excess = np.maximum(gradient_magnitude(gf) - np.maximum(gradient_magnitude(ga), gradient_magnitude(gb)), 0.0)
+    excess = (excess * flat_mask(ga, gb)).astype(np.float32)
+    total = cv2.boxFilter(excess, -1, (side, side), normalize=False, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+    h, w = excess.shape
+    y, x = np.unravel_index(int(np.argmax(total[: h - side + 1, : w - side + 1])), (h - side + 1, w - side + 1))
+    return int(y), int(x)
+
+
+def labelled(image: np.ndarray, text: str, scale: int) -> np.ndarray:
+    """An RGB crop enlarged ``scale`` times (nearest neighbour, pixels stay visible) under a white
+    label bar."""
+    big = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    bar = np.full((24, big.shape[1], 3), 255, np.uint8)
+    cv2.putText(bar, text, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.vstack([bar, big])
+
+
+def crops_figure(worst: list[str], pairs: dict[str, list[np.ndarray]], fused: dict[tuple[str, str], np.ndarray],
+                 seams: dict[tuple[str, str], float], path: Path, side: int = 160, scale: int = 2) -> None:
+    """One row per pair of ``worst``: its blotchiest window under :data:`CROP_RANK_BY`, as fused
+    by each method of :data:`CROP_PANELS`, labelled with the method and its seam ratio."""
+    rows = []
+    for name in worst:
+        a, b = pairs[name]
+        y, x = blotch_window(a, b, fused[(CROP_RANK_BY, name)], side)
+        window = (slice(y, y + side), slice(x, x + side))
+        panels = [labelled(fused[(m, name)][window], f"{name} {CROP_SHIFT} {m}: SEAM {seams[(m, name)]:.2f}", scale)
+                  for m in CROP_PANELS]
+        gap = np.full((panels[0].shape[0], 8, 3), 255, np.uint8)
+        rows.append(np.hstack([p for panel in panels for p in (panel, gap)][:-1]))
+        rows.append(np.full((8, rows[-1].shape[1], 3), 255, np.uint8))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), cv2.cvtColor(np.vstack(rows[:-1]), cv2.COLOR_RGB2BGR)):
+        raise SystemExit(f"error: could not write {path}")
+
+
+def summary(values: dict[str, float]) -> tuple[float, float, str, int]:
+    """Median and worst (largest) defined ratio, the worst pair's name and the count defined."""
+    defined = {k: v for k, v in values.items() if not math.isnan(v)}
+    if not defined:
+        return math.nan, math.nan, "-", 0
+    worst = max(defined, key=defined.__getitem__)
+    return statistics.median(defined.values()), defined[worst], worst, len(defined)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=os.environ.get("GACN_DATA", str(REPO.parent / "shared" / "data")))
+    parser.add_argument("--pairs", type=int, default=None, help="only the first N Lytro pairs")
+    parser.add_argument("--shifts", default=",".join(SHIFTS), help=f"comma-separated, of {', '.join(SHIFTS)}")
+    parser.add_argument("--methods", default="before,after,enfuse", help=f"comma-separated, of {', '.join(METHODS)}")
+    parser.add_argument("--crops", type=Path, default=None, help="write the figure of crops here (PNG)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    args = parser.parse_args()
+    shifts, methods = args.shifts.split(","), args.methods.split(",")
+    unknown = [s for s in shifts if s not in SHIFTS] + [m for m in methods if m not in METHODS]
+    if unknown:
+        sys.exit(f"error: unknown shift(s) or method(s): {', '.join(unknown)}")
+    if "enfuse" in methods and not enfuse_available():
+        sys.exit("error: enfuse is not installed (apt-get install enfuse); leave it out of --methods")
+    if args.crops is not None and (CROP_SHIFT not in shifts or not set(CROP_PANELS) <= set(methods)):
+        sys.exit(f"error: --crops needs the shift {CROP_SHIFT} and the methods {', '.join(CROP_PANELS)}")
+    if args.pairs is not None and args.pairs < 1:
+        sys.exit("error: --pairs must be at least 1")
+    torch.set_num_threads(args.threads)
+    try:
+        items = load_dataset("lytro", args.data).items[: args.pairs]
+    except gacn.InputError as exc:
+        sys.exit(f"error: {exc}")
+
+    print(f"Flat-area seam ratio over {len(items)} Lytro pairs (lower is better, about 1 clean)\n")
+    print(f"{'shift':9} {'method':9} {'median':>8} {'worst':>8}  {'worst pair':11} {'defined':>7}")
+    crop_pairs: dict[str, list[np.ndarray]] = {}
+    crop_fused: dict[tuple[str, str], np.ndarray] = {}
+    crop_seams: dict[tuple[str, str], float] = {}
+    for shift in shifts:
+        for method in methods:
+            seams: dict[str, float] = {}
+            for item in items:
+                a, b = shifted(item.sources, shift)
+                fused = METHODS[method](a, b)
+                seams[item.name] = metrics.compute(a, b, fused, ["SEAM"])["SEAM"]
+                if args.crops is not None and shift == CROP_SHIFT and method in CROP_PANELS:
+                    crop_pairs[item.name] = [a, b]
+                    crop_fused[(method, item.name)] = fused
+                    crop_seams[(method, item.name)] = seams[item.name]
+            median, worst, worst_name, defined = summary(seams)
+            print(f"{shift:9} {method:9} {median:8.3f} {worst:8.3f}  {worst_name:11} {defined:4d}/{len(items)}",
+                  flush=True)
+    if args.crops is not None:
+        ranked = sorted((v, k) for (m, k), v in crop_seams.items() if m == CROP_RANK_BY and not math.isnan(v))
+        worst_two = [k for _, k in ranked[::-1][:2]]
+        crops_figure(worst_two, crop_pairs, crop_fused, crop_seams, args.crops)
+        print(f"\nwrote {args.crops}: {', '.join(worst_two)} at {CROP_SHIFT}, {' | '.join(CROP_PANELS)}")
+
+
+if __name__ == "__main__":
+    main()
