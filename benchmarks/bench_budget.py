@@ -21,8 +21,14 @@ list (measured in the same run, pair by pair; ``0``, the cheap measure alone, by
 the network actually computed (its share of the image times the image's pixels); and the median
 seconds of one fusion (in process, indicative only on a loaded machine).
 
+With ``--coarse MP``, one more row per size larger than that: the fast path with the default
+budget on the pair shrunk to about ``MP`` (area interpolation), its map enlarged back (bilinear)
+and the full-size sources blended with it: what deciding at a fixed working resolution buys
+instead of a budget of tiles. (On these pairs shrinking undoes part of the upscaling, which
+favours it; the ``--coarse`` size is best kept off the base size.)
+
 Usage: python benchmarks/bench_budget.py [--sizes 0.3,1.5,6,24] [--budgets 0,0.1,0.25,0.5,1,1.5]
-       [--pairs 6,6,6,3] [--base 548] [--band 0.02]
+       [--pairs 6,6,6,3] [--base 548] [--band 0.02] [--coarse 1.5]
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from eval_synthetic import boundary_distance
 import gacn
 from gacn.evaluation.datasets import Item, halo_set, synthetic_set
 from gacn.fusion import cascade, stack
+from gacn.fusion.pair import mix
 from gacn.metrics import map_accuracy, psnr
 
 
@@ -77,6 +84,13 @@ def upscale(item: Item, side: int) -> Item:
 
 def fuse_scored(item: Item, budget: float, band: np.ndarray) -> Score:
     """Fuse ``item`` on the fast path with a network budget of ``budget`` pixels and score it."""
+    result, network_mp, seconds = _fast(item.sources, budget)
+    return scored(item, band, result.decision_map, result.image, network_mp, seconds)
+
+
+def _fast(sources: list[np.ndarray], budget: float) -> tuple[gacn.FusionResult, float, float]:
+    """The fast path's fusion of ``sources`` with a network budget of ``budget`` pixels, the MP
+    the network computed, and its seconds."""
     shares: list[float] = []
     decide = stack.decide_stack
 
@@ -90,16 +104,34 @@ def fuse_scored(item: Item, budget: float, band: np.ndarray) -> Score:
     cascade.NETWORK_PIXELS = budget  # type: ignore[assignment]
     try:
         start = time.perf_counter()
-        result = gacn.fuse(item.sources, method="fast")
+        result = gacn.fuse(sources, method="fast")
         seconds = time.perf_counter() - start
     finally:
         cascade.NETWORK_PIXELS = default
         stack.decide_stack = decide  # type: ignore[assignment]
-    pixels = item.truth_mask.size
-    return Score(accuracy=map_accuracy(result.decision_map, item.truth_mask),
-                 band_accuracy=map_accuracy(result.decision_map[band], item.truth_mask[band]),
-                 psnr=psnr(result.image, item.truth), band_psnr=psnr(result.image[band], item.truth[band]),
-                 network_mp=shares[0] * pixels / 1e6, seconds=seconds)
+    return result, shares[0] * sources[0].shape[0] * sources[0].shape[1] / 1e6, seconds
+
+
+def coarse_scored(item: Item, mp: float, band: np.ndarray) -> Score:
+    """Decide ``item`` on the fast path (default budget) shrunk to about ``mp`` MP, blend the
+    full-size sources with the enlarged map, and score it."""
+    side = item.truth_mask.shape[0]
+    small = round(math.sqrt(mp * 1e6))
+    start = time.perf_counter()
+    result, network_mp, _ = _fast([cv2.resize(s, (small, small), interpolation=cv2.INTER_AREA)
+                                   for s in item.sources], cascade.NETWORK_PIXELS)
+    weight = cv2.resize(result.decision_map, (side, side), interpolation=cv2.INTER_LINEAR)
+    image = mix(item.sources[0], item.sources[1], weight)
+    return scored(item, band, weight, image, network_mp, time.perf_counter() - start)
+
+
+def scored(item: Item, band: np.ndarray, decision: np.ndarray, image: np.ndarray, network_mp: float,
+           seconds: float) -> Score:
+    """The figures of one fused ``image`` with its ``decision`` map (weight of source 1)."""
+    return Score(accuracy=map_accuracy(decision, item.truth_mask),
+                 band_accuracy=map_accuracy(decision[band], item.truth_mask[band]),
+                 psnr=psnr(image, item.truth), band_psnr=psnr(image[band], item.truth[band]),
+                 network_mp=network_mp, seconds=seconds)
 
 
 def parse_budget(text: str) -> float:
@@ -116,6 +148,8 @@ def main() -> None:
     parser.add_argument("--base", type=int, default=548, help="side of the generated pairs before upscaling")
     parser.add_argument("--band", type=float, default=0.02,
                         help="half-width of the boundary band, as a share of the image side")
+    parser.add_argument("--coarse", type=float, default=0.0,
+                        help="also decide on the pair shrunk to this many MP (0: not)")
     args = parser.parse_args()
     sizes = [float(s) for s in args.sizes.split(",")]
     budgets = args.budgets.split(",")
@@ -137,10 +171,11 @@ def main() -> None:
             band = boundary_distance(big.truth_mask) <= args.band * side
             for b in budgets:
                 scores[b].append(fuse_scored(big, parse_budget(b), band))
+            if 0 < args.coarse < mp:
+                scores.setdefault(f"c{args.coarse:g}", []).append(coarse_scored(big, args.coarse, band))
             del big, band
         base = scores[budgets[0]]
-        for b in budgets:
-            rows = scores[b]
+        for b, rows in scores.items():
             mean = lambda f: statistics.fmean(f(r) for r in rows)  # noqa: E731
             gain = statistics.fmean(r.psnr - r0.psnr for r, r0 in zip(rows, base))
             band_gain = statistics.fmean(r.band_psnr - r0.band_psnr for r, r0 in zip(rows, base))
