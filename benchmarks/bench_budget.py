@@ -38,6 +38,7 @@ import math
 import statistics
 import time
 from dataclasses import dataclass
+from unittest import mock
 
 import cv2
 import numpy as np
@@ -91,25 +92,14 @@ def fuse_scored(item: Item, budget: float, band: np.ndarray) -> Score:
 def _fast(sources: list[np.ndarray], budget: float) -> tuple[gacn.FusionResult, float, float]:
     """The fast path's fusion of ``sources`` with a network budget of ``budget`` pixels, the MP
     the network computed, and its seconds."""
-    shares: list[float] = []
-    decide = stack.decide_stack
-
-    def counted(*args: object, **kwargs: object) -> dict:
-        out = decide(*args, **kwargs)  # type: ignore[arg-type]
-        shares.append(float(out["share"]))
-        return out
-
-    stack.decide_stack = counted  # type: ignore[assignment]
-    default = cascade.NETWORK_PIXELS
-    cascade.NETWORK_PIXELS = budget  # type: ignore[assignment]
-    try:
+    decide, returned = stack.decide_stack, []
+    spy = mock.Mock(side_effect=lambda *a, **k: returned.append(decide(*a, **k)) or returned[-1])
+    with mock.patch.object(stack, "decide_stack", spy), mock.patch.object(cascade, "NETWORK_PIXELS", budget):
         start = time.perf_counter()
         result = gacn.fuse(sources, method="fast")
         seconds = time.perf_counter() - start
-    finally:
-        cascade.NETWORK_PIXELS = default
-        stack.decide_stack = decide  # type: ignore[assignment]
-    return result, shares[0] * sources[0].shape[0] * sources[0].shape[1] / 1e6, seconds
+    share = float(returned[0]["share"])
+    return result, share * sources[0].shape[0] * sources[0].shape[1] / 1e6, seconds
 
 
 def coarse_scored(item: Item, mp: float, band: np.ndarray) -> Score:
