@@ -1,7 +1,7 @@
 """What the fast path's network budget buys at each image size: pairs with a known truth, upscaled.
 
 The fast path (:mod:`gacn.fusion.cascade`) lets the cheap focus measure decide where it is clear
-and spends the network on the uncertain pixels, at most :data:`gacn.fusion.cascade.NETWORK_PIXELS`
+and spends the network on the uncertain pixels, at most :func:`gacn.fusion.cascade.network_budget`
 per fusion (margins included; a pair spends it on its densest tiles). Whether that cap should
 shrink with the image size depends on what the network still buys on a big photo, which this
 benchmark measures.
@@ -94,7 +94,7 @@ def _fast(sources: list[np.ndarray], budget: float) -> tuple[gacn.FusionResult, 
     the network computed, and its seconds."""
     decide, returned = stack.decide_stack, []
     spy = mock.Mock(side_effect=lambda *a, **k: returned.append(decide(*a, **k)) or returned[-1])
-    with mock.patch.object(stack, "decide_stack", spy), mock.patch.object(cascade, "NETWORK_PIXELS", budget):
+    with mock.patch.object(stack, "decide_stack", spy), mock.patch.object(cascade, "network_budget", lambda pixels: budget):
         start = time.perf_counter()
         result = gacn.fuse(sources, method="fast")
         seconds = time.perf_counter() - start
@@ -109,7 +109,7 @@ def coarse_scored(item: Item, mp: float, band: np.ndarray) -> Score:
     small = round(math.sqrt(mp * 1e6))
     start = time.perf_counter()
     result, network_mp, _ = _fast([cv2.resize(s, (small, small), interpolation=cv2.INTER_AREA)
-                                   for s in item.sources], cascade.NETWORK_PIXELS)
+                                   for s in item.sources], cascade.network_budget(small * small))
     weight = cv2.resize(result.decision_map, (side, side), interpolation=cv2.INTER_LINEAR)
     image = mix(item.sources[0], item.sources[1], weight)
     return scored(item, band, weight, image, network_mp, time.perf_counter() - start)
@@ -149,7 +149,9 @@ def main() -> None:
         parser.error("--pairs: one number, or one per size")
     items = scenes(max(counts), args.base)
     gacn.fuse(items[0].sources, method="fast")  # warm-up: the model loaded once
-    print(f"default NETWORK_PIXELS = {cascade.NETWORK_PIXELS / 1e6:g} MP; base {args.base} px; "
+    print(f"default budget {cascade.network_budget(0) / 1e6:g} MP up to "
+          f"{cascade.FULL_BUDGET_FRAME / 1e6:g} MP frames, {cascade.network_budget(10**9) / 1e6:g} MP from "
+          f"{cascade.LARGE_FRAME / 1e6:g} MP; base {args.base} px; "
           f"band +-{args.band:g} x side around the true focus boundary")
     print(f"{'size':>12}{'pairs':>6}{'budget':>8}{'acc':>9}{'acc band':>9}{'PSNR':>8}{'PSNR bd':>8}"
           f"{'dPSNR':>8}{'dPSNR bd':>9}{'net MP':>8}{'s':>7}", flush=True)

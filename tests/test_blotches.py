@@ -88,7 +88,7 @@ def flat_pair(gain: float) -> tuple[np.ndarray, np.ndarray]:
     blurred = cv2.GaussianBlur(sharp, (0, 0), 3.0)
     a, b = sharp.copy(), blurred.copy()
     a[:, 200:], b[:, 200:] = blurred[:, 200:], sharp[:, 200:]
-    noise = lambda: rng.normal(0, 0.6 / 255, (h, w))  # noqa: E731
+    noise = lambda: rng.normal(0, 1.5 / 255, (h, w))  # noqa: E731
     to8 = lambda x: np.clip(np.rint(np.repeat(x[..., None], 3, 2) * 255), 0, 255).astype(np.uint8)  # noqa: E731
     return to8(a + noise()), to8((b + noise()) * gain)
 

@@ -59,10 +59,12 @@ def test_fast_picks_the_right_frame_at_least_as_often(kind: dict) -> None:
 def test_the_cheap_measure_decides_alone_only_with_a_margin(n_frames: int) -> None:
     """Every close call (second-best focus measure at least CLOSE_RATIO of the best, frames at
     least depth_jump apart; in a stack over a CLOSE_AREA square) and every pixel near a jump of
-    the speck-free choice is decided by the network, not by the cheap measure."""
+    the speck-free choice is decided by the network, not by the cheap measure. With flat areas
+    decided from their surroundings (the default), the network is not asked there, and the cheap
+    measure decides alone exactly the same other pixels."""
     s = make_stack(n_frames=n_frames, size=(128, 160), max_blur=6.0, seed=3)
     grays = [to_gray_float(f) for f in s.frames]
-    out = cascade.decide_stack(cached_model(None, "cpu"), n_frames, grays.__getitem__)
+    out = cascade.decide_stack(cached_model(None, "cpu"), n_frames, grays.__getitem__, fill_flat=False)
     candidates = Candidates(grays[0].shape)
     for k, g in enumerate(grays):
         candidates.update(k, focus_measure(g))
@@ -83,6 +85,12 @@ def test_the_cheap_measure_decides_alone_only_with_a_margin(n_frames: int) -> No
     assert network[must].mean() > 0.95
     cheap = ~network
     assert np.array_equal(out["index"][cheap], candidates.best_index[cheap])
+    filled = cascade.decide_stack(cached_model(None, "cpu"), n_frames, grays.__getitem__)
+    flat = filled["flat"]
+    assert flat.any() and not (filled["network"] & flat).any() and not filled["confidence"][flat].any()
+    assert not (filled["network"] & ~network).any()
+    cheap = ~filled["network"] & ~flat
+    assert np.array_equal(filled["measured"][cheap], candidates.best_index[cheap])
 
 
 def test_prefetch_hands_out_results_in_order_and_direct_calls_out_of_order() -> None:

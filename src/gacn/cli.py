@@ -409,8 +409,9 @@ def benchmark(
         "--cache", help="With --report: fused images and scores, reused while the method and sources are unchanged.")]
     = Path(".benchmark-cache"),
     suite: Annotated[str, typer.Option(
-        "--datasets", help="With --report: comma-separated lytro, classic, triples, synthetic, halo, defocus.")]
-    = "lytro,classic,triples,synthetic,halo,defocus",
+        "--datasets", help="With --report: comma-separated lytro, classic, triples, synthetic, halo, defocus, "
+                           "exposure.")]
+    = "lytro,classic,triples,synthetic,halo,defocus,exposure",
     methods: Annotated[str | None, typer.Option(
         "--methods", help="Comma-separated: gacn (the faithful path), gacn-method (without the boundary "
                           "refinement), gacn-fast (the default fast path), naive-laplacian, "

@@ -122,12 +122,13 @@ def builtin_specs(weights: str | None = None, device: str = "cpu") -> dict[str, 
     """The methods of :func:`~gacn.evaluation.benchmark.builtin_fusers` with their versions.
 
     GACN's version hashes the weights file (``weights`` or the shipped one), the device and the
-    code of the network, inference, guided filter, tiling and stack modules, and for the refined
+    code of the network, inference, guided filter, tiling and stack modules (for ``gacn-fast`` also
+    the fast path's steps, exposure matching and flat areas), and for the refined
     ``gacn`` and ``gacn-fast`` the shipped boundary refiner's weights and code as well; on three
     or more sources it runs :func:`gacn.fuse` (the faithful path with its default strategy, or
     the fast path for ``gacn-fast``; no alignment, so that the result keeps the sources' size).
     """
-    from gacn.fusion import blend, cascade, decide, faithful, measure, pair, refine, stack, tiling
+    from gacn.fusion import blend, cascade, decide, exposure, faithful, flat, frames, measure, pair, refine, stack, tiling
     from gacn.model import default_weights_path, guided_filter, inference, network, refiner
 
     specs = {}
@@ -138,7 +139,7 @@ def builtin_specs(weights: str | None = None, device: str = "cpu") -> dict[str, 
             method = "fast" if name == "gacn-fast" else "gacn"
             modules = (pair, stack, faithful, tiling, refine, network, inference, guided_filter)
             if method == "fast":
-                modules += (cascade, decide, measure, blend)
+                modules += (cascade, decide, measure, blend, flat, exposure, frames)
             version = (f"weights {_digest(path.read_bytes())} device {device} refine {refined} method {method} "
                        f"code {code_version(*modules)}")
             if refined:

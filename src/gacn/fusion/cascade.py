@@ -49,11 +49,19 @@ PAIR_STEP = 4
 #: Most pairs of frames decided by the network per stack, and fewest pixels for a pair.
 MAX_PAIRS = 24
 MIN_PAIR_PIXELS = 64
-#: Most pixels the network computes for one fusion, margins included: about 6 s on 2 CPU cores,
-#: whatever the number and size of the frames. A stack spends it on whole pairs of frames, most
-#: pixels first (a pair that does not fit keeps the cheap choice); two images, their only pair,
-#: on its densest tiles. Small images are decided in full.
+#: Most pixels the network computes for one fusion of frames up to :data:`FULL_BUDGET_FRAME`,
+#: margins included: about 6 s on 2 CPU cores, whatever the number of frames. A stack spends it on
+#: whole pairs of frames, most pixels first (a pair that does not fit keeps the cheap choice); two
+#: images, their only pair, on its densest tiles. Small images are decided in full.
 NETWORK_PIXELS = 1_500_000
+#: Frames up to this size get the whole :data:`NETWORK_PIXELS`; from :data:`LARGE_FRAME` up the
+#: budget is :data:`LARGE_NETWORK_PIXELS`, and in between it falls linearly. On big photos the
+#: network's tiles cover a small slice of a focus boundary whose blur is wide in pixels, and buy
+#: little (``benchmarks/bench_budget.py``: 1.5 MP against 0.25 MP adds 0.25 dB at 24 MP and
+#: 0.15 dB at 6 MP, while at 1.5 MP every extra pixel of budget counts).
+FULL_BUDGET_FRAME = 2_000_000
+LARGE_FRAME = 6_000_000
+LARGE_NETWORK_PIXELS = 250_000
 #: Side of the median that removes isolated picks from the cheap choice before the pairs are
 #: chosen (each speck would otherwise be a focus boundary).
 SPECK_SIZE = 3
@@ -62,6 +70,18 @@ DECIDE_MARGIN = 64
 #: Share of the focal range (in frames) that a jump of the best frame must span to count as a
 #: focus boundary: in a dense sweep a step between neighbouring focal planes is a smooth slope.
 DEPTH_JUMP_SHARE = 0.1
+
+
+def network_budget(frame_pixels: int) -> float:
+    """Most pixels the network computes for one fusion of frames of ``frame_pixels`` pixels.
+
+    Examples
+    --------
+    >>> [network_budget(p) for p in (300_000, 2_000_000, 4_000_000, 24_000_000)]
+    [1500000.0, 1500000.0, 875000.0, 250000.0]
+    """
+    share = min(max((frame_pixels - FULL_BUDGET_FRAME) / (LARGE_FRAME - FULL_BUDGET_FRAME), 0.0), 1.0)
+    return float(NETWORK_PIXELS + share * (min(LARGE_NETWORK_PIXELS, NETWORK_PIXELS) - NETWORK_PIXELS))
 
 
 def depth_jump(n_frames: int) -> int:
@@ -142,7 +162,7 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
        (:class:`gacn.fusion.measure.Candidates`).
     2. Where the cheap choice is not sure (next to a focus boundary, or a close call between
        frames far apart), pick the pair of frames to decide between (:func:`_pairs`).
-    3. For each pair of frames, most pixels first and within :data:`NETWORK_PIXELS`, read the
+    3. For each pair of frames, most pixels first and within :func:`network_budget`, read the
        two frames again and decide its pixels with the network, the boundary guided filter and
        the refiner (:func:`gacn.fusion.decide.decide`).
     4. With ``fill_flat``, where no frame has more texture than noise
@@ -212,7 +232,7 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
                 progress("measure", k + 1, n_frames)
     assert candidates is not None
     first, closeness = candidates.best_index, candidates.closeness()
-    flat = flat_mask(candidates.best, noise, closeness) if fill_flat else np.zeros(first.shape, bool)
+    flat = flat_mask(candidates.best, noise, candidates.second) if fill_flat else np.zeros(first.shape, bool)
     clean = clean_index(first, SPECK_SIZE)
     lower, upper, mask = _pairs(first, clean, candidates.second_index, closeness, n_frames)
     mask &= ~flat  # no focus information there: the network cannot do better than the surroundings
@@ -223,15 +243,16 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
     raw = (first == lower).astype(np.float32) if pair else None
     decision = raw.copy() if pair else None
     computed = 0.0
+    budget = network_budget(first.size)
     network = np.zeros(first.shape, bool)
     for p, q in _pair_groups(lower, upper, mask):
         where = mask & (lower == p) & (upper == q)
         box = bounding_box(where, DECIDE_MARGIN)
         inside = where[box]
-        if computed + cover_area(inside) > NETWORK_PIXELS:
+        if computed + cover_area(inside) > budget:
             if not pair:  # a stack spends its budget on whole pairs of frames, most pixels first
                 continue
-            inside = trim_to_budget(inside, NETWORK_PIXELS - computed)  # a pair: its densest tiles
+            inside = trim_to_budget(inside, budget - computed)  # a pair: its densest tiles
             if not inside.any():
                 continue
             where = np.zeros_like(where)

@@ -31,9 +31,12 @@ LAPLACIAN_GAIN = 20.0
 FLAT_FACTOR = 3.0
 #: Noise floor (0..1 scale): a grey level of an 8-bit file, rounding included, is never below it.
 MIN_NOISE = 0.5 / 255.0
-#: Below the noise, a pixel whose second-best frame has less than this share of the best one's
-#: energy is still decided by focus (the same ratio as a close call of the fast path).
-CLOSE_RATIO = 0.5
+#: Below the noise, a pixel whose second-best frame has, around it, less than this share of the
+#: best one's energy is still decided by focus (the ratio of a close call of the fast path; a
+#: blur of a pixel or two takes more than half of a fine texture's Laplacian energy).
+AGREE_RATIO = 0.5
+#: Gaussian sigma (pixels) over which the energies are averaged for that ratio.
+AGREE_SIGMA = 4.0
 #: Textured specks of fewer pixels than this inside a flat area are noise peaks, and flat too (a
 #: real detail, even a thin line, spans more pixels of focus energy).
 SPECK_AREA = 16
@@ -65,7 +68,7 @@ def noise_sigma(gray: np.ndarray) -> float:
     return max(float(np.median(np.abs(response))) / (6.0 * 0.6745), MIN_NOISE)
 
 
-def flat_mask(best_energy: np.ndarray, sigma: float, closeness: np.ndarray | None = None) -> np.ndarray:
+def flat_mask(best_energy: np.ndarray, sigma: float, second_energy: np.ndarray | None = None) -> np.ndarray:
     """The pixels where even the sharpest frame has no more Laplacian energy than its noise, and
     the frames' energies are close.
 
@@ -76,11 +79,13 @@ def flat_mask(best_energy: np.ndarray, sigma: float, closeness: np.ndarray | Non
         (:attr:`gacn.fusion.measure.Candidates.best`).
     sigma : float
         The frames' noise (:func:`noise_sigma`, 0..1 scale).
-    closeness : ndarray, optional
-        float32 (H, W): second-best over best energy
-        (:meth:`gacn.fusion.measure.Candidates.closeness`). Where it is under
-        :data:`CLOSE_RATIO`, one frame is clearly sharper even below the noise level (fine
-        texture that a blur removed), and the pixel is not flat.
+    second_energy : ndarray, optional
+        float32 (H, W): the second-highest focus measure
+        (:attr:`gacn.fusion.measure.Candidates.second`). Where, averaged over
+        :data:`AGREE_SIGMA` (each capped at the flat threshold, so that the texture next to a
+        flat area does not weigh in), it is under :data:`AGREE_RATIO` of the best, one frame is
+        consistently sharper even below the noise level (fine texture that a blur removed), and
+        the pixel is not flat; noise alone wins by chance, pixel by pixel, and averages out.
 
     Returns
     -------
@@ -95,9 +100,11 @@ def flat_mask(best_energy: np.ndarray, sigma: float, closeness: np.ndarray | Non
     >>> bool(flat[5, 5]), bool(flat[0, 0]), float(flat.mean())
     (True, False, 0.6666666666666666)
     """
-    flat = best_energy < FLAT_FACTOR * LAPLACIAN_GAIN * sigma * sigma
-    if closeness is not None:
-        flat &= closeness >= CLOSE_RATIO
+    threshold = FLAT_FACTOR * LAPLACIAN_GAIN * sigma * sigma
+    flat = best_energy < threshold
+    if second_energy is not None:
+        smooth = lambda e: cv2.GaussianBlur(np.minimum(e, threshold), (0, 0), AGREE_SIGMA)  # noqa: E731
+        flat &= smooth(second_energy) >= AGREE_RATIO * smooth(best_energy)
     count, labels, stats, _ = cv2.connectedComponentsWithStats((~flat).view(np.uint8), connectivity=8)
     speck = stats[:, cv2.CC_STAT_AREA] < SPECK_AREA
     speck[0] = False  # label 0: the flat pixels themselves
