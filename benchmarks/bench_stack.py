@@ -21,7 +21,8 @@ Usage::
 (:mod:`gacn.fusion.synthetic`): index accuracy on textured pixels and PSNR against the sharp
 photo, for a 6-frame, a dense 10-frame, a sparse 3-frame and a sparse unaligned 4-frame stack;
 ``--refine-off`` adds ``running`` and ``serial`` without the boundary refiner. The name ``fast``
-among the strategies runs the fast method (``--method fast``); the others run the faithful
+among the strategies runs the fast method (``--method fast``; ``fast-bare`` without exposure
+matching and flat-area filling, with ``--synthetic``); the others run the faithful
 method (``--method gacn``) with that strategy.
 
 A strategy written ``running-plain`` (or ``serial-plain``) runs without the boundary refiner
@@ -83,9 +84,13 @@ def measure(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def method_options(name: str) -> dict[str, str]:
-    """``gacn.fuse`` options for a run name: ``fast`` is the fast method, a strategy name the
-    faithful method (``gacn``) with that strategy."""
+def method_options(name: str) -> dict[str, str | bool]:
+    """``gacn.fuse`` options for a run name: ``fast`` is the fast method, ``fast-bare`` the fast
+    method without exposure matching and flat areas decided from their surroundings (the default
+    before them; synthetic runs only), a strategy name the faithful method (``gacn``) with that
+    strategy."""
+    if name == "fast-bare":
+        return {"method": "fast", "strategy": "running", "match_exposure": False, "fill_flat": False}
     return {"method": "fast", "strategy": "running"} if name == "fast" else {"method": "gacn", "strategy": name}
 
 
