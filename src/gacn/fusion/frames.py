@@ -150,6 +150,7 @@ class Frames:
         if self.reference is None:
             return None
         raw = self.first if k == 0 else self._read(k)
+        check_pair(self.first, raw)
         self._matched(k, raw, apply=False)
         if np.all(self.exposure[k].sum(axis=1) >= 1.0 - NEGLIGIBLE):
             return None
