@@ -49,7 +49,9 @@ def test_fast_agrees_with_the_faithful_path_on_decisive_pixels(pairs) -> None:
 @pytest.mark.parametrize("kind", [dict(n_frames=6, size=(192, 192)), dict(n_frames=3, size=(160, 160), max_blur=8.0)])
 def test_fast_picks_the_right_frame_at_least_as_often(kind: dict) -> None:
     s = make_stack(**kind)
-    fast = gacn.fuse(s.frames, align=False)
+    # the frames share one exposure: matching off, so that this compares the decisions alone (the
+    # matching's own error between strongly defocused frames is in benchmarks/bench_stack.py)
+    fast = gacn.fuse(s.frames, align=False, match_exposure=False)
     faithful = gacn.fuse(s.frames, align=False, method="gacn")
     assert index_accuracy(fast.index_map, s) >= index_accuracy(faithful.index_map, s) - 0.001
     assert index_accuracy(fast.index_map, s) >= 0.98
@@ -87,8 +89,11 @@ def test_the_cheap_measure_decides_alone_only_with_a_margin(n_frames: int) -> No
     assert np.array_equal(out["index"][cheap], candidates.best_index[cheap])
     filled = cascade.decide_stack(cached_model(None, "cpu"), n_frames, grays.__getitem__)
     flat = filled["flat"]
-    assert flat.any() and not (filled["network"] & flat).any() and not filled["confidence"][flat].any()
-    assert not (filled["network"] & ~network).any()
+    assert flat.any() and not filled["confidence"][flat].any()
+    if n_frames > 2:  # a stack's flat pixels are filled from their surroundings, not decided by the network
+        assert not (filled["network"] & flat).any() and not (filled["network"] & ~network).any()
+    else:  # a pair's map is decided as without filling
+        assert np.array_equal(filled["network"], network) and np.array_equal(filled["index"], out["index"])
     cheap = ~filled["network"] & ~flat
     assert np.array_equal(filled["measured"][cheap], candidates.best_index[cheap])
 
