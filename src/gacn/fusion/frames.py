@@ -10,7 +10,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from gacn.fusion.exposure import CLIP_MARGIN, NEGLIGIBLE, apply_exposure, estimate_exposure, thumbnail
+from gacn.fusion.exposure import CLIP_MARGIN, NEGLIGIBLE, apply_exposure, estimate_exposure, negligible, thumbnail
 from gacn.fusion.pair import check_pair
 from gacn.io import InputError, normalize_layout, read_image, to_float
 
@@ -111,7 +111,7 @@ class Frames:
                 self.items.append(item)
         if len(self.items) < 2:
             raise InputError(f"need at least two images to fuse, got {len(self.items)}")
-        self.first = self._read(0)
+        self.first = self.first_raw = self._read(0)
         self.reference: np.ndarray | None = None
         self.exposure: dict[int, np.ndarray] = {}
 
@@ -134,6 +134,19 @@ class Frames:
         arr = self._read(k)
         check_pair(self.first, arr)
         return self._matched(k, arr)
+
+    def raw(self, k: int) -> np.ndarray:
+        """Frame ``k`` as given (checked against frame 0), without exposure matching."""
+        if k == 0:
+            return self.first_raw
+        arr = self._read(k)
+        check_pair(self.first, arr)
+        return arr
+
+    def matched(self, k: int) -> bool:
+        """Whether :meth:`load` changes frame ``k`` (its exposure is matched, not negligibly)."""
+        params = self.exposure.get(k)
+        return params is not None and not negligible(params)
 
     def match_exposure(self, reference: int) -> None:
         """From now on, load every frame matched to frame ``reference``'s exposure and colour

@@ -176,15 +176,16 @@ def fuse_stack(
             align = n >= 3
         matrices = [np.eye(2, 3, dtype=np.float32)] * n
         ref_index = n // 2
-        reference = {"gray": to_gray_float(frames.load(ref_index))} if align else {}
+        reference = {"gray": to_gray_float(frames.raw(ref_index))} if align else {}
         estimated = {ref_index} if align else set(range(n))
         workers = 2 if h * w <= PARALLEL_PIXELS else 1
 
         def gray_of(k: int) -> np.ndarray:
             img = frames.load(k)
             gray = to_gray_float(img) if method == "fast" or k not in estimated else None
-            if k not in estimated:
-                matrices[k] = estimate_transform(reference["gray"], gray)
+            if k not in estimated:  # registered on the frames as given (ECC ignores exposure anyway)
+                as_given = to_gray_float(frames.raw(k)) if frames.matched(k) else gray
+                matrices[k] = estimate_transform(reference["gray"], as_given)
                 estimated.add(k)
                 if len(estimated) == n:  # every frame registered: the reference is no longer needed
                     reference.clear()
