@@ -83,7 +83,7 @@ def _blur_change(gray: np.ndarray) -> np.ndarray:
     return cv2.blur(change, (FLAT_BOX, FLAT_BOX))
 
 
-def _fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _fit(x: np.ndarray, y: np.ndarray, offset: bool = True) -> np.ndarray:
     """Gain and offset of ``y ~ gain * x + offset``, least squares trimmed of outliers twice
     (gain alone, through 0, when ``x`` spans less than :data:`MIN_SPREAD`)."""
     keep = np.ones(x.shape, bool)
@@ -92,7 +92,7 @@ def _fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         xs, ys = x[keep], y[keep]
         if xs.size < MIN_PIXELS:
             return params
-        if xs.std() < MIN_SPREAD:
+        if not offset or xs.std() < MIN_SPREAD:
             params = np.array([float(xs @ ys) / max(float(xs @ xs), 1e-12), 0.0])
         else:
             params = np.polyfit(xs, ys, 1)
@@ -102,7 +102,8 @@ def _fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return params
 
 
-def estimate_exposure(reference: np.ndarray, image: np.ndarray, matrix: np.ndarray | None = None) -> np.ndarray:
+def estimate_exposure(reference: np.ndarray, image: np.ndarray, matrix: np.ndarray | None = None,
+                      offset: bool = True) -> np.ndarray:
     """Gain and offset per channel that map ``image`` onto ``reference``'s exposure.
 
     Parameters
@@ -115,6 +116,10 @@ def estimate_exposure(reference: np.ndarray, image: np.ndarray, matrix: np.ndarr
     matrix : ndarray, optional
         (2, 3) affine transform that registers ``image`` onto ``reference``
         (:func:`gacn.fusion.align.estimate_transform`); none: already registered.
+    offset : bool
+        Fit an offset as well as a gain (False: gain alone, offset 0; the fusion uses that:
+        exposure and colour balance are gains, and the offset's extra freedom fitted a few
+        percent of false correction to two of the Lytro pairs, which share one exposure).
 
     Returns
     -------
@@ -139,7 +144,7 @@ def estimate_exposure(reference: np.ndarray, image: np.ndarray, matrix: np.ndarr
         if usable.sum() < MIN_PIXELS:
             continue
         flat = usable & (rough <= np.quantile(rough[usable], FLAT_SHARE))
-        params[c] = _fit(x[flat].astype(np.float64), y[flat].astype(np.float64))
+        params[c] = _fit(x[flat].astype(np.float64), y[flat].astype(np.float64), offset)
     return params
 
 

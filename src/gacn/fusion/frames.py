@@ -176,7 +176,7 @@ class Frames:
         if self.reference is None:
             return arr
         if k not in self.exposure:
-            self.exposure[k] = estimate_exposure(self.reference, arr)
+            self.exposure[k] = estimate_exposure(self.reference, arr, offset=False)
         return apply_exposure(arr, self.exposure[k]) if apply else arr
 
 
