@@ -269,19 +269,15 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
         computed += share * inside.size
         network |= where
     measured, index = index, index.copy()
-    known = ~flat
     if pair and lost is not None and (lost[0] is not None or lost[1] is not None):
         none = np.zeros(flat.shape, bool)
         lost0, lost1 = (none if m is None else m for m in lost)
         forced = lost0 != lost1  # a clipped highlight has no detail: the other frame's pixel is better
         np.copyto(decision, lost1.astype(np.float32), where=forced)  # 1: frame 0, where frame 1 lost it
         np.copyto(index, lost0.astype(index.dtype), where=forced)
-        known |= forced
-    if flat.any() and known.any():  # (with nothing known, the image has no focus information at all)
-        if not pair:  # a pair keeps the network's choice from the context (a low-pass cost the Lytro gates)
-            filled = np.rint(fill_from(index.astype(np.float32), known))
-            np.copyto(index, filled.astype(index.dtype), where=flat)
-        confidence[flat] = 0.0
+    if not pair and flat.any() and not flat.all():  # a pair keeps the network's choice from the context
+        np.copyto(index, np.rint(fill_from(index.astype(np.float32), ~flat)).astype(index.dtype), where=flat)
+    confidence[flat] = 0.0
     return {"index": index, "measured": measured, "confidence": confidence, "share": computed / index.size,
             "decision": decision, "raw": raw, "network": network, "flat": flat}
 

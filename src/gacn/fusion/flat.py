@@ -52,8 +52,8 @@ def noise_sigma(gray: np.ndarray) -> float:
 
     Immerkær's operator removes the image's planes and ramps; the median of its absolute
     response (instead of the mean) is not moved by the edges and texture of up to half the
-    image. Never below :data:`MIN_NOISE`; images over :data:`NOISE_SAMPLE` pixels are sampled on
-    an even grid.
+    image. Never below :data:`MIN_NOISE`; measured on a central window of at most
+    :data:`NOISE_SAMPLE` pixels.
 
     Examples
     --------
@@ -62,8 +62,11 @@ def noise_sigma(gray: np.ndarray) -> float:
     >>> round(noise_sigma(ramp + rng.normal(0, 0.01, ramp.shape).astype(np.float32)), 3)
     0.01
     """
-    step = max(1, int(np.sqrt(gray.size / NOISE_SAMPLE)))
-    response = cv2.filter2D(gray, cv2.CV_32F, _NOISE_KERNEL)[1:-1:step, 1:-1:step]
+    h, w = gray.shape
+    side = int(np.sqrt(NOISE_SAMPLE))  # a central window: noise is the same everywhere
+    top, left = max((h - side) // 2, 0), max((w - side) // 2, 0)
+    window = gray[top:top + side, left:left + side]
+    response = cv2.filter2D(window, cv2.CV_32F, _NOISE_KERNEL)[1:-1, 1:-1]
     # the operator's response to white noise of sigma s has sigma 6 s; the median of |N(0, 1)| is 0.6745
     return max(float(np.median(np.abs(response))) / (6.0 * 0.6745), MIN_NOISE)
 

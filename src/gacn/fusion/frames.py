@@ -10,7 +10,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from gacn.fusion.exposure import CLIP_MARGIN, NEGLIGIBLE, apply_exposure, estimate_exposure, negligible, thumbnail
+from gacn.fusion.exposure import CLIP_MARGIN, NEGLIGIBLE, apply_exposure, estimate_exposure, thumbnail
 from gacn.fusion.pair import check_pair
 from gacn.io import InputError, normalize_layout, read_image, to_float
 
@@ -112,6 +112,7 @@ class Frames:
         if len(self.items) < 2:
             raise InputError(f"need at least two images to fuse, got {len(self.items)}")
         self.first = self.first_raw = self._read(0)
+        self.second_raw: np.ndarray | None = None
         self.reference: np.ndarray | None = None
         self.exposure: dict[int, np.ndarray] = {}
 
@@ -126,35 +127,37 @@ class Frames:
             arr = np.asarray(item)
         return normalize_layout(arr, f"image {k + 1}")
 
-    def load(self, k: int) -> np.ndarray:
-        """Frame ``k``, checked against frame 0 (size and gray/colour), matched to the reference
-        exposure after :meth:`match_exposure`."""
-        if k == 0:
-            return self.first
-        arr = self._read(k)
-        check_pair(self.first, arr)
-        return self._matched(k, arr)
-
     def raw(self, k: int) -> np.ndarray:
-        """Frame ``k`` as given (checked against frame 0), without exposure matching."""
+        """Frame ``k`` as given, checked against frame 0 (size and gray/colour). The second frame
+        of a pair is kept after its first read: a pair uses it three or four times."""
         if k == 0:
             return self.first_raw
+        if k == 1 and self.second_raw is not None:
+            return self.second_raw
         arr = self._read(k)
         check_pair(self.first, arr)
+        if k == 1 and len(self.items) == 2:
+            self.second_raw = arr
         return arr
 
-    def matched(self, k: int) -> bool:
-        """Whether :meth:`load` changes frame ``k`` (its exposure is matched, not negligibly)."""
-        params = self.exposure.get(k)
-        return params is not None and not negligible(params)
+    def load(self, k: int) -> np.ndarray:
+        """Frame ``k`` (:meth:`raw`), matched to the reference exposure after :meth:`match_exposure`."""
+        return self.first if k == 0 else self.adjust(k, self.raw(k))
+
+    def adjust(self, k: int, arr: np.ndarray) -> np.ndarray:
+        """``arr`` (frame ``k`` as given) matched to the reference exposure: ``arr`` itself when
+        no reference is set or the correction is negligible."""
+        if self.reference is None:
+            return arr
+        return apply_exposure(arr, self._estimate(k, arr))
 
     def match_exposure(self, reference: int) -> None:
         """From now on, load every frame matched to frame ``reference``'s exposure and colour
-        balance (:mod:`gacn.fusion.exposure`; each frame's gain and offset are estimated on its
+        balance (:mod:`gacn.fusion.exposure`; each frame's gain per channel is estimated on its
         first load and kept in :attr:`exposure`)."""
-        self.reference = thumbnail(self.load(reference))
+        self.reference = thumbnail(self.raw(reference))
         self.exposure = {reference: np.tile([1.0, 0.0], (self.reference.shape[2], 1))}
-        self.first = self._matched(0, self.first)
+        self.first = self.adjust(0, self.first_raw)
 
     def lost_highlights(self, k: int) -> np.ndarray | None:
         """bool (H, W): where frame ``k`` clipped its highlights and matching darkened them (its
@@ -162,24 +165,18 @@ class Frames:
         There, another frame's pixel is the better one."""
         if self.reference is None:
             return None
-        raw = self.first if k == 0 else self._read(k)
-        check_pair(self.first, raw)
-        self._matched(k, raw, apply=False)
-        if np.all(self.exposure[k].sum(axis=1) >= 1.0 - NEGLIGIBLE):
+        raw = self.raw(k)
+        if np.all(self._estimate(k, raw).sum(axis=1) >= 1.0 - NEGLIGIBLE):
             return None
         high = to_float(raw) >= 1.0 - CLIP_MARGIN
         return high.any(axis=2) if high.ndim == 3 else high
 
-    def _matched(self, k: int, arr: np.ndarray, apply: bool = True) -> np.ndarray:
-        """``arr`` (frame ``k`` as read) matched to the reference exposure, if one is set (with
-        ``apply`` False, its correction is only estimated)."""
-        if self.reference is None:
-            return arr
+    def _estimate(self, k: int, arr: np.ndarray) -> np.ndarray:
+        """Frame ``k``'s exposure correction (estimated from ``arr``, its pixels as given, once)."""
         if k not in self.exposure:
+            assert self.reference is not None
             self.exposure[k] = estimate_exposure(self.reference, arr, offset=False)
-        return apply_exposure(arr, self.exposure[k]) if apply else arr
-
-
+        return self.exposure[k]
 
 
 class Prefetch(Generic[T]):

@@ -181,11 +181,11 @@ def fuse_stack(
         workers = 2 if h * w <= PARALLEL_PIXELS else 1
 
         def gray_of(k: int) -> np.ndarray:
-            img = frames.load(k)
+            given = frames.raw(k)
+            img = frames.adjust(k, given)
             gray = to_gray_float(img) if method == "fast" or k not in estimated else None
             if k not in estimated:  # registered on the frames as given (ECC ignores exposure anyway)
-                as_given = to_gray_float(frames.raw(k)) if frames.matched(k) else gray
-                matrices[k] = estimate_transform(reference["gray"], as_given)
+                matrices[k] = estimate_transform(reference["gray"], gray if img is given else to_gray_float(given))
                 estimated.add(k)
                 if len(estimated) == n:  # every frame registered: the reference is no longer needed
                     reference.clear()
