@@ -39,8 +39,10 @@ BLUR_SIGMA = 8.0
 TRIM_SIGMAS = 2.5
 #: With a narrower spread of values than this, the offset is not identifiable: a gain alone is fitted.
 MIN_SPREAD = 0.03
-#: Fewest pixels for a fit; fewer leave the frame as it is.
-MIN_PIXELS = 50
+#: Fewest pixels for a fit; fewer leave the frame as it is (too few to tell an exposure).
+MIN_PIXELS = 500
+#: A gain within this many standard errors of 1 is no evidence of an exposure difference.
+SIGNIFICANCE = 3.0
 #: A correction that moves no value by more than this (0..1 scale: 3 %, 8 grey levels of an
 #: 8-bit file) is not applied: that is the estimate's own error between frames focused far apart
 #: (0.3 % on the Lytro pairs, up to 2.6 % between the first and the farthest frames of the
@@ -52,11 +54,11 @@ NEGLIGIBLE = 0.03
 IDENTITY = np.array([1.0, 0.0])
 
 
-def thumbnail(image: np.ndarray, matrix: np.ndarray | None = None) -> np.ndarray:
-    """A float32 (h, w, C) copy of ``image`` downscaled to :data:`ESTIMATE_SIDE` (area average),
-    warped by ``matrix`` (given on the full-size grid) when one is given; what
-    :func:`estimate_exposure` compares (give it a reference's thumbnail to compare many frames
-    with one reference).
+def thumbnail(image: np.ndarray) -> np.ndarray:
+    """A float32 (h, w, C) copy of ``image`` downscaled to :data:`ESTIMATE_SIDE` (area average):
+    what :func:`estimate_exposure` compares (give it a reference's thumbnail to compare many
+    frames with one reference). At that scale the small motions between the frames of a stack
+    are under a pixel, so frames are compared before they are registered.
 
     Examples
     --------
@@ -67,11 +69,6 @@ def thumbnail(image: np.ndarray, matrix: np.ndarray | None = None) -> np.ndarray
     scale = min(1.0, ESTIMATE_SIDE / max(h, w))
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     small = cv2.resize(to_float(image), size, interpolation=cv2.INTER_AREA)
-    if matrix is not None and not np.array_equal(matrix, np.eye(2, 3, dtype=matrix.dtype)):
-        scaled = matrix.astype(np.float64).copy()
-        scaled[:, 2] *= scale  # the same motion on the scaled grid (x' = s x)
-        small = cv2.warpAffine(small, scaled, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                               borderMode=cv2.BORDER_REPLICATE)
     return small.reshape(small.shape[0], small.shape[1], -1)
 
 
@@ -84,8 +81,11 @@ def _blur_change(gray: np.ndarray) -> np.ndarray:
 
 
 def _fit(x: np.ndarray, y: np.ndarray, offset: bool = True) -> np.ndarray:
-    """Gain and offset of ``y ~ gain * x + offset``, least squares trimmed of outliers twice
-    (gain alone, through 0, when ``x`` spans less than :data:`MIN_SPREAD`)."""
+    """Gain and offset of ``y ~ gain * x + offset``, least squares trimmed of outliers twice; with
+    ``offset`` False, or when ``x`` spans less than :data:`MIN_SPREAD`, a gain alone: the ratio of
+    the means (as gain compensation between photos does; a least-squares line through 0 would
+    take unrelated values for a darker exposure), kept only when it differs from 1 by more than
+    :data:`SIGNIFICANCE` standard errors."""
     keep = np.ones(x.shape, bool)
     params = IDENTITY
     for _ in range(3):
@@ -93,7 +93,9 @@ def _fit(x: np.ndarray, y: np.ndarray, offset: bool = True) -> np.ndarray:
         if xs.size < MIN_PIXELS:
             return params
         if not offset or xs.std() < MIN_SPREAD:
-            params = np.array([float(xs @ ys) / max(float(xs @ xs), 1e-12), 0.0])
+            gain = float(ys.sum()) / max(float(xs.sum()), 1e-12)
+            error = float(np.std(ys - gain * xs)) / (max(float(xs.mean()), 1e-12) * np.sqrt(xs.size))
+            params = np.array([gain if abs(gain - 1.0) > SIGNIFICANCE * error else 1.0, 0.0])
         else:
             params = np.polyfit(xs, ys, 1)
         residual = y - (params[0] * x + params[1])
@@ -102,8 +104,7 @@ def _fit(x: np.ndarray, y: np.ndarray, offset: bool = True) -> np.ndarray:
     return params
 
 
-def estimate_exposure(reference: np.ndarray, image: np.ndarray, matrix: np.ndarray | None = None,
-                      offset: bool = True) -> np.ndarray:
+def estimate_exposure(reference: np.ndarray, image: np.ndarray, offset: bool = True) -> np.ndarray:
     """Gain and offset per channel that map ``image`` onto ``reference``'s exposure.
 
     Parameters
@@ -113,9 +114,6 @@ def estimate_exposure(reference: np.ndarray, image: np.ndarray, matrix: np.ndarr
         its :func:`thumbnail`.
     image : ndarray
         Another frame of the same scene, same size and channels, possibly focused elsewhere.
-    matrix : ndarray, optional
-        (2, 3) affine transform that registers ``image`` onto ``reference``
-        (:func:`gacn.fusion.align.estimate_transform`); none: already registered.
     offset : bool
         Fit an offset as well as a gain (False: gain alone, offset 0; the fusion uses that:
         exposure and colour balance are gains, and the offset's extra freedom fitted a few
@@ -125,7 +123,7 @@ def estimate_exposure(reference: np.ndarray, image: np.ndarray, matrix: np.ndarr
     -------
     ndarray
         float64 (C, 2): per channel ``(gain, offset)`` with ``reference ~ gain * image + offset``
-        (values in 0..1). Frames too flat, dark or clipped to tell give ``(1, 0)``.
+        (values in 0..1). Frames too small, flat, dark or clipped to tell give ``(1, 0)``.
 
     Examples
     --------
@@ -134,7 +132,7 @@ def estimate_exposure(reference: np.ndarray, image: np.ndarray, matrix: np.ndarr
     >>> np.round(estimate_exposure(ref, other.clip(0, 1)), 3).tolist()
     [[0.8, 0.02]]
     """
-    ref, img = thumbnail(reference, None), thumbnail(image, matrix)
+    ref, img = thumbnail(reference), thumbnail(image)
     luma = lambda x: x.mean(axis=2)  # noqa: E731 - flatness only: channel weights do not matter
     rough = np.maximum(_blur_change(luma(ref)), _blur_change(luma(img)))
     params = np.tile(IDENTITY, (ref.shape[2], 1))
