@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 import gacn
+from gacn import metrics
 from gacn.fusion.exposure import apply_exposure, estimate_exposure
 from gacn.fusion.flat import fill_from, noise_sigma
 from gacn.fusion.synthetic import index_accuracy, make_stack
+from gacn.metrics.seams import flat_mask
 
 
 def scene(size: int = 256, seed: int = 0) -> np.ndarray:
@@ -94,21 +96,11 @@ def flat_pair(gain: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def seam_ratio(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
-    """The flat-area seam ratio (the metric of the issue, computed here on the luma)."""
-    def luma(x: np.ndarray) -> np.ndarray:
-        return x.astype(np.float64) @ [0.2989, 0.587, 0.114]
-
-    def rough(x: np.ndarray) -> np.ndarray:
-        m = cv2.blur(x, (9, 9))
-        return np.sqrt(np.maximum(cv2.blur(x * x, (9, 9)) - m * m, 0))
-
-    def grad(x: np.ndarray) -> np.ndarray:
-        return np.hypot(cv2.Sobel(x, cv2.CV_64F, 1, 0), cv2.Sobel(x, cv2.CV_64F, 0, 1))
-
-    la, lb, lf = luma(a), luma(b), luma(f)
-    flat = (rough(la) < 2) & (rough(lb) < 2)
-    assert flat.mean() > 0.2
-    return float(grad(lf)[flat].mean() / max(grad(la)[flat].mean(), grad(lb)[flat].mean()))
+    """The flat-area seam ratio (:func:`gacn.metrics.seams.seam_ratio`), where over a fifth of the
+    image is flat in both sources."""
+    gray = [metrics.to_gray(x) for x in (a, b)]
+    assert flat_mask(*gray).mean() > 0.2
+    return metrics.compute(a, b, f, ["SEAM"])["SEAM"]
 
 
 def test_flat_area_with_exposure_step_has_no_seams() -> None:
