@@ -9,7 +9,7 @@ default decided from their surroundings, confidence 0), the share of that backgr
 seconds. With ``--figure``, the colourised index maps (before | after, one row per stack) are
 written there.
 
-Usage: python benchmarks/bench_depth.py [--data ../shared/data] [--figure docs/depth_maps.png]
+Usage: python benchmarks/bench_depth.py [--data ../shared/data] [--figure docs/depth_maps.jpg]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def speckle(index: np.ndarray, where: np.ndarray | None = None) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=os.environ.get("GACN_DATA", str(REPO.parent / "shared" / "data")))
-    parser.add_argument("--figure", type=Path, help="write the before | after index maps there (PNG)")
+    parser.add_argument("--figure", type=Path, help="write the before | after index maps there (PNG or JPEG)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     rows = []
@@ -71,7 +71,7 @@ def main() -> None:
         scaled = [cv2.resize(r, (width, round(r.shape[0] * width / r.shape[1])), interpolation=cv2.INTER_AREA)
                   for r in rows]
         figure = np.vstack(scaled)
-        figure = cv2.resize(figure, (1600, round(figure.shape[0] * 1600 / figure.shape[1])),
+        figure = cv2.resize(figure, (1200, round(figure.shape[0] * 1200 / figure.shape[1])),
                             interpolation=cv2.INTER_AREA)
         write_image(args.figure, figure)
         print(f"wrote {args.figure}")

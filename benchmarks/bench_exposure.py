@@ -53,6 +53,7 @@ SHIFTS: dict[str, tuple[int, float | tuple[float, float, float]] | None] = {
     "s1x0.65": (0, 0.65),
     "s2x1.4": (1, 1.4),
     "s1x0.8": (0, 0.8),
+    "s1x0.92": (0, 0.92),
     "s2x1.2": (1, 1.2),
     "s2cast": (1, (1.1, 1.0, 0.85)),
 }

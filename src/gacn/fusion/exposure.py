@@ -43,13 +43,14 @@ MIN_SPREAD = 0.03
 MIN_PIXELS = 500
 #: A gain within this many standard errors of 1 is no evidence of an exposure difference.
 SIGNIFICANCE = 3.0
-#: A correction that moves no value by more than this (0..1 scale: 3 %, 8 grey levels of an
-#: 8-bit file) is not applied: that is the estimate's own error between frames focused far apart
-#: (0.3 % on the Lytro pairs, up to 2.6 % between the first and the farthest frames of the
-#: synthetic stacks with strong defocus, which all share one exposure), and in flat areas, where
-#: steps would show, the decision is smooth (:mod:`gacn.fusion.flat`); frames that already match
-#: are used as given.
-NEGLIGIBLE = 0.03
+#: A correction that moves no value by more than this (0..1 scale: 8 %, 20 grey levels of an
+#: 8-bit file) is not applied. The frames of the shared real stacks differ by up to that much
+#: (pcb 001 against 007: 3.5 %; microscope V015 against V050: 7.4 %, growing with the distance in
+#: focus: a lens that dims, or the estimate's own bias under strong defocus), and correcting them
+#: lowered Q_G of the strong-defocus pairs (0.6959 to 0.6943; pcb 001/007 alone 0.7151 to 0.7082),
+#: which must not drop; the synthetic stacks, which share one exposure, estimate up to 2.6 %.
+#: Steps of that size are what ``benchmarks/bench_exposure.py`` measures as ``s1x0.92``.
+NEGLIGIBLE = 0.08
 
 IDENTITY = np.array([1.0, 0.0])
 
