@@ -3,11 +3,11 @@
 Frames of a real stack rarely share one exposure (auto exposure, a flickering lamp, a lens that
 dims as it focuses closer). Where the fused image switches between frames, an exposure step
 shows as a seam, and in flat areas as dark blotches. Before deciding and blending, each frame is
-mapped onto the reference frame by a gain and an offset per channel,
-``matched = gain * frame + offset`` (values in 0..1), estimated from pixels whose value does not
-depend on focus: pixels in flat areas of both frames (a defocus blur leaves a flat area as it
-is, and so is a plain ramp), on heavily downscaled copies (a defocus blur moves little of the signal across the
-downscaled grid), away from clipping.
+mapped onto the reference frame by a gain per channel, ``matched = gain * frame`` (values in
+0..1; :func:`estimate_exposure` also fits an offset on request), estimated from pixels whose value
+does not depend on focus: pixels in flat areas of both frames (a defocus blur leaves a flat area
+as it is, and so is a plain ramp), on heavily downscaled copies (a defocus blur moves little of
+the signal across the downscaled grid), away from clipping.
 
 References
 ----------

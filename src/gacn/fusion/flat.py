@@ -1,12 +1,12 @@
-"""Flat areas: where no frame carries focus information, the decision follows the surroundings.
+"""Flat areas: where no frame carries focus information, and how a decision can follow the surroundings.
 
 In a region without texture (sky, a white wall, a defocused background) every frame's focus
 measure is sensor noise, and a per-pixel choice there is a random patchwork: with the
 slightest exposure difference between frames the patches show as blotches, and a depth map
 becomes speckle. :func:`flat_mask` finds those pixels (the best frame's Laplacian energy no
-higher than the noise's, :func:`noise_sigma`), and :func:`fill_from` replaces their decision by a
-smooth interpolation of the decisions around them (push-pull, a normalised convolution over
-every scale), so the map crosses a flat area without a seam and a depth map is a surface there.
+higher than the noise's, :func:`noise_sigma`), and :func:`fill_from` interpolates values there
+smoothly from those around (push-pull, a normalised convolution over every scale): a stack's
+depth map becomes a surface across a flat area (:func:`gacn.fusion.cascade.decide_stack`).
 
 References
 ----------
