@@ -69,7 +69,7 @@ def thumbnail(image: np.ndarray) -> np.ndarray:
     h, w = image.shape[:2]
     scale = min(1.0, ESTIMATE_SIDE / max(h, w))
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = cv2.resize(to_float(image), size, interpolation=cv2.INTER_AREA)
+    small = to_float(cv2.resize(image, size, interpolation=cv2.INTER_AREA))  # shrunk first: no full-size float copy
     return small.reshape(small.shape[0], small.shape[1], -1)
 
 
