@@ -434,6 +434,6 @@ def load_dataset(name: str, data_dir: str | Path | None = None) -> Dataset:
                        "`NAME_s2x1.4`: source 2 times 1.4, clipped), no ground truth; `SEAM` is the flat-area seam "
                        "ratio (mean gradient of the fused image where both sources are flat over the sources' "
                        "larger one: about 1 clean, higher with every blotch edge); crops of the worst pairs before and "
-                       "after exposure matching and flat-area decisions: [exposure_crops.png](exposure_crops.png) "
+                       "after exposure matching and flat-area decisions: `docs/exposure_crops.png` "
                        "(`python benchmarks/bench_exposure.py --crops docs/exposure_crops.png`)", SEAM_METRICS)
     raise InputError(f"unknown dataset {name!r}: use one of {', '.join(DATASET_NAMES)}")
