@@ -49,6 +49,8 @@ PAIR_STEP = 4
 #: Most pairs of frames decided by the network per stack, and fewest pixels for a pair.
 MAX_PAIRS = 24
 MIN_PAIR_PIXELS = 64
+#: Most (frame, frame) combinations counted with a histogram (1024 frames); more are counted by sorting.
+COUNT_BINS = 1 << 20
 #: Most pixels the network computes for one fusion of frames up to :data:`FULL_BUDGET_FRAME`,
 #: margins included: about 6 s on 2 CPU cores, whatever the number of frames. A stack spends it on
 #: whole pairs of frames, most pixels first (a pair that does not fit keeps the cheap choice); two
@@ -248,7 +250,7 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
     computed = 0.0
     budget = network_budget(first.size)
     network = np.zeros(first.shape, bool)
-    for p, q in _pair_groups(lower, upper, mask):
+    for p, q in _pair_groups(lower, upper, mask, n_frames):
         where = mask & (lower == p) & (upper == q)
         box = bounding_box(where, DECIDE_MARGIN)
         inside = where[box]
@@ -282,11 +284,23 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
             "decision": decision, "raw": raw, "network": network, "flat": flat}
 
 
-def _pair_groups(lower: np.ndarray, upper: np.ndarray, mask: np.ndarray) -> list[tuple[int, int]]:
+def _pair_groups(lower: np.ndarray, upper: np.ndarray, mask: np.ndarray, n_frames: int) -> list[tuple[int, int]]:
     """The pairs of frames ``(p, q)`` the network decides between, most pixels first: at most
-    :data:`MAX_PAIRS`, each with at least :data:`MIN_PAIR_PIXELS` pixels."""
-    keys = lower.astype(np.int64)[mask] * 65536 + upper[mask]
-    values, counts = np.unique(keys, return_counts=True)
-    order = np.argsort(-counts)[:MAX_PAIRS]
-    return [(int(key // 65536), int(key % 65536)) for key, count in zip(values[order], counts[order])
+    :data:`MAX_PAIRS`, each with at least :data:`MIN_PAIR_PIXELS` pixels.
+
+    Examples
+    --------
+    >>> lower = np.zeros((10, 10), np.uint16); upper = np.ones((10, 10), np.uint16); upper[:2] = 2
+    >>> _pair_groups(lower, upper, np.ones((10, 10), bool), 3)
+    [(0, 1)]
+    """
+    keys = lower[mask].astype(np.int64) * n_frames + upper[mask]
+    if n_frames * n_frames <= COUNT_BINS:  # a histogram: linear in the pixels, where a sort is not
+        counts = np.bincount(keys, minlength=n_frames * n_frames)
+        values = np.flatnonzero(counts)
+        counts = counts[values]
+    else:
+        values, counts = np.unique(keys, return_counts=True)
+    order = np.argsort(-counts, kind="stable")[:MAX_PAIRS]
+    return [(int(key // n_frames), int(key % n_frames)) for key, count in zip(values[order], counts[order])
             if count >= MIN_PAIR_PIXELS]

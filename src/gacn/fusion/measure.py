@@ -70,13 +70,19 @@ class Candidates:
     """
 
     def __init__(self, shape: tuple[int, int]) -> None:
-        self.best = np.full(shape, -1.0, np.float32)
+        self.best = np.empty(shape, np.float32)
         self.second = np.full(shape, -1.0, np.float32)
         self.best_index = np.zeros(shape, np.uint16)
         self.second_index = np.zeros(shape, np.uint16)
+        self.seen = 0
 
     def update(self, index: int, energy: np.ndarray) -> None:
         """Offer frame ``index`` with its focus measure ``energy``."""
+        self.seen += 1
+        if self.seen == 1:  # the first frame is the best so far everywhere: no comparisons
+            np.copyto(self.best, energy)
+            self.best_index.fill(index)
+            return
         first = energy > self.best
         runner_up = ~first & (energy > self.second)
         # the old best becomes the second where the new frame wins
