@@ -66,7 +66,7 @@ def test_the_cheap_measure_decides_alone_only_with_a_margin(n_frames: int) -> No
     measure decides alone exactly the same other pixels."""
     s = make_stack(n_frames=n_frames, size=(128, 160), max_blur=6.0, seed=3)
     grays = [to_gray_float(f) for f in s.frames]
-    out = cascade.decide_stack(cached_model(None, "cpu"), n_frames, grays.__getitem__, fill_flat=False)
+    out = cascade.decide_stack(lambda: cached_model(None, "cpu"), n_frames, grays.__getitem__, fill_flat=False)
     candidates = Candidates(grays[0].shape)
     for k, g in enumerate(grays):
         candidates.update(k, focus_measure(g))
@@ -87,7 +87,7 @@ def test_the_cheap_measure_decides_alone_only_with_a_margin(n_frames: int) -> No
     assert network[must].mean() > 0.95
     cheap = ~network
     assert np.array_equal(out["index"][cheap], candidates.best_index[cheap])
-    filled = cascade.decide_stack(cached_model(None, "cpu"), n_frames, grays.__getitem__)
+    filled = cascade.decide_stack(lambda: cached_model(None, "cpu"), n_frames, grays.__getitem__)
     flat = filled["flat"]
     assert flat.any() and not filled["confidence"][flat].any()
     if n_frames > 2:  # a stack's flat pixels are filled from their surroundings, not decided by the network

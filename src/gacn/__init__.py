@@ -13,24 +13,24 @@ Examples
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gacn.io import InputError
+from gacn.lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from gacn.fusion.pair import FusionResult
+    from gacn.fusion.result import FusionResult
 
 __all__ = ["METHODS", "STRATEGIES", "FusionResult", "InputError", "__version__", "fuse"]
 __version__ = "0.1.0"
 
 #: Names taken from the fusion pipeline on first use (PEP 562), so that ``import gacn`` and
 #: ``gacn --help`` do not import torch and the model (about 1 s).
-_LAZY = {"FusionResult": "gacn.fusion.pair", "STRATEGIES": "gacn.fusion.stack", "METHODS": "gacn.fusion.stack"}
+_LAZY = {"FusionResult": "gacn.fusion.result", "STRATEGIES": "gacn.fusion.stack", "METHODS": "gacn.fusion.stack"}
 #: The defaults of :func:`fuse`: ``gacn.fusion.stack.DEFAULT_METHOD``, ``DEFAULT_STRATEGY`` and
 #: ``gacn.fusion.tiling.TILE``, spelled out here for the lazy import (a test keeps them equal).
 DEFAULT_METHOD = "fast"
@@ -38,13 +38,7 @@ DEFAULT_STRATEGY = "running"
 TILE = 256
 
 
-def __getattr__(name: str) -> Any:
-    """Import a name of :data:`_LAZY` from the pipeline on first access (PEP 562)."""
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'gacn' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 def fuse(

@@ -6,7 +6,7 @@ import numpy as np
 from scipy.ndimage import median_filter
 
 from gacn.baselines._common import per_pixel, to_dtype
-from gacn.fusion.pair import FusionResult, check_pair
+from gacn.fusion.result import FusionResult, check_pair
 from gacn.io import to_float, to_gray_float
 
 

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import tifffile
 
-from gacn.fusion.pair import FusionResult, check_pair
+from gacn.fusion.result import FusionResult, check_pair
 from gacn.io import from_float, normalize_layout, to_float
 
 #: Options for focus stacking: local contrast only, hard masks (no averaging on the finest scale).

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from gacn.baselines._common import luma, per_pixel, to_dtype, vote_map
-from gacn.fusion.pair import FusionResult, check_pair
+from gacn.fusion.result import FusionResult, check_pair
 from gacn.io import to_float
 
 _BORDER = cv2.BORDER_REFLECT_101

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from gacn.fusion.pair import FusionResult, check_pair
+from gacn.fusion.result import FusionResult, check_pair
 from gacn.io import from_float, to_float, to_gray_float
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pywt
 
 from gacn.baselines._common import luma, per_pixel, to_dtype, vote_map
-from gacn.fusion.pair import FusionResult, check_pair
+from gacn.fusion.result import FusionResult, check_pair
 from gacn.io import to_float
 
 

@@ -49,7 +49,7 @@ import gacn
 from gacn import metrics
 from gacn.evaluation.benchmark import DEFAULT_METRICS, Fuser, builtin_fusers
 from gacn.evaluation.datasets import Dataset, Item, band_psnr, halo_band
-from gacn.fusion.pair import FusionResult
+from gacn.fusion.result import FusionResult
 from gacn.io import read_image, write_image
 
 #: Scores against a ground truth, in report order.

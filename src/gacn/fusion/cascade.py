@@ -21,16 +21,19 @@ best and second-best frame was tried first: their seams read as edges).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from gacn.fusion.blend import bounding_box, clean_index
-from gacn.fusion.decide import cover_area, decide, trim_to_budget
 from gacn.fusion.flat import fill_from, flat_mask, noise_sigma
 from gacn.fusion.frames import Prefetch
+from gacn.fusion.grid import cover_area, trim_to_budget
 from gacn.fusion.measure import Candidates, focus_measure
-from gacn.model import GACN
+
+if TYPE_CHECKING:
+    from gacn.model import GACN
 
 Progress = Callable[[str, int, int], None]
 #: Pixels whose second-best frame has at least this fraction of the best one's focus measure
@@ -155,8 +158,8 @@ def _neighbour(first: np.ndarray, jump: int) -> np.ndarray:
     return np.where(np.abs(partner.astype(np.int32) - own) >= jump, partner, first)
 
 
-def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray], refine: bool = True,
-                 progress: Progress | None = None, workers: int = 2, fill_flat: bool = True,
+def decide_stack(load_network: Callable[[], GACN], n_frames: int, gray_of: Callable[[int], np.ndarray],
+                 refine: bool = True, progress: Progress | None = None, workers: int = 2, fill_flat: bool = True,
                  lost: tuple[np.ndarray | None, np.ndarray | None] | None = None) -> dict[str, np.ndarray | float]:
     """Index map of a stack: the cheap measure in one streaming pass, then one network decision.
 
@@ -178,8 +181,10 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
 
     Parameters
     ----------
-    model : GACN
-        The network.
+    load_network : callable
+        ``load_network()``: the network, loaded on the first call. It is called only when some
+        pixel needs it, and torch is imported only then (about a second that a stack the cheap
+        measure settles alone does not pay).
     n_frames : int
         Number of frames.
     gray_of : callable
@@ -214,7 +219,7 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
     >>> from gacn.fusion.pair import cached_model
     >>> sharp = np.random.default_rng(0).random((48, 48)).astype(np.float32)
     >>> frames = [cv2.GaussianBlur(sharp, (0, 0), s) for s in (3.0, 0.3, 2.0)]
-    >>> out = decide_stack(cached_model(None, "cpu"), 3, frames.__getitem__)
+    >>> out = decide_stack(lambda: cached_model(None, "cpu"), 3, frames.__getitem__)
     >>> float((out["index"] == 1).mean())
     1.0
     """
@@ -262,7 +267,9 @@ def decide_stack(model: GACN, n_frames: int, gray_of: Callable[[int], np.ndarray
                 continue
             where = np.zeros_like(where)
             where[box] = inside
-        d, r, share = decide(model, gray_of(p)[box], gray_of(q)[box], first[box] == p, inside, refine)
+        from gacn.fusion.decide import decide  # torch: imported only when the network runs
+
+        d, r, share = decide(load_network(), gray_of(p)[box], gray_of(q)[box], first[box] == p, inside, refine)
         np.copyto(index[box], np.where(d >= 0.5, p, q).astype(index.dtype), where=inside)
         np.copyto(confidence[box], np.abs(2.0 * r - 1.0), where=inside)
         if pair:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gacn.fusion.pair import UNTILED_PIXELS, blend_map
-from gacn.fusion.tiling import HALO, Tile, channel_weights, tile_grid, tile_tensor
+from gacn.fusion.grid import Tile, cover
+from gacn.fusion.pair import blend_map
+from gacn.fusion.tiling import channel_weights, tile_tensor
 from gacn.model import GACN
 from gacn.model import inference
 
@@ -26,47 +27,6 @@ FILTER_REACH = 66
 #: When the pieces, with that margin, would cover more than this share of the image, the
 #: boundary filters run on the whole image at once.
 WHOLE_SHARE = 0.6
-#: Core sides of the tile grids the network may run on (each tile padded by the network's reach);
-#: the largest bounds the memory of one tile's activity maps (64 channels).
-TILE_SIDES = (64, 128, 256)
-
-
-def _cover(mask: np.ndarray) -> list[Tile]:
-    """The tiles that hold ``mask`` pixels, from the grid (of :data:`TILE_SIDES`, or the whole
-    image when it is small) whose touched tiles, with their margins, have the smallest area:
-    small tiles follow a thin band closely, big ones waste less on margins where the pixels are
-    dense."""
-    h, w = mask.shape
-    best: list[Tile] = []
-    best_area = float("inf")
-    if h * w <= UNTILED_PIXELS:  # the whole image in one piece: no margins at all
-        best, best_area = [Tile(0, h, 0, w, 0, h, 0, w)], h * w
-    for side in TILE_SIDES:
-        tiles = [t for t in tile_grid(h, w, tile=side, halo=HALO) if mask[t.core].any()]
-        area = sum((t.py1 - t.py0) * (t.px1 - t.px0) for t in tiles)
-        if area < best_area:
-            best, best_area = tiles, area
-    return best
-
-
-def trim_to_budget(mask: np.ndarray, budget: float) -> np.ndarray:
-    """``mask`` restricted to the tiles of its cover (:func:`_cover`) that hold the most of its
-    pixels, as many as fit in ``budget`` pixels of network work (margins included)."""
-    tiles = sorted(_cover(mask), key=lambda t: -int(mask[t.core].sum()))
-    kept = np.zeros_like(mask)
-    spent = 0
-    for t in tiles:
-        area = (t.py1 - t.py0) * (t.px1 - t.px0)
-        if spent + area > budget:
-            break
-        spent += area
-        kept[t.core] = mask[t.core]
-    return kept
-
-
-def cover_area(mask: np.ndarray) -> int:
-    """Pixels the network computes to decide the ``mask`` pixels (:func:`_cover`, margins included)."""
-    return sum((t.py1 - t.py0) * (t.px1 - t.px0) for t in _cover(mask))
 
 
 def _network_tiles(model: GACN, x: np.ndarray, y: np.ndarray, mask: np.ndarray, raw: np.ndarray,
@@ -129,7 +89,7 @@ def decide(model: GACN, x: np.ndarray, y: np.ndarray, cheap: np.ndarray, mask: n
     decision = raw.copy()
     if not mask.any():
         return decision, raw, 0.0
-    tiles = _cover(mask)
+    tiles = cover(mask)
     _network_tiles(model, x, y, mask, raw, tiles)
     share = sum((t.py1 - t.py0) * (t.px1 - t.px0) for t in tiles) / float(mask.size)
     dev = next(model.parameters()).device

@@ -1,6 +1,6 @@
 """The faithful path: the published network decides every pixel of every frame (``method='gacn'``).
 
-Three strategies decide, per pixel, which frame is in focus (:data:`STRATEGIES`):
+Three strategies decide, per pixel, which frame is in focus (:data:`gacn.fusion.stack.STRATEGIES`):
 
 ``running`` (default)
     Compares each frame with the *running best composite*: the network's 64-channel activity
@@ -55,19 +55,8 @@ from gacn.fusion.tiling import (
 from gacn.io import from_float, to_float
 from gacn.model import GACN
 
-#: Strategy names; the first is the default.
-STRATEGIES = ("running", "calibration", "serial")
-DEFAULT_STRATEGY = STRATEGIES[0]
 #: Guard of the calibration's division by M_k.
 CALIBRATION_EPS = 1e-6
-#: Median filter side and blending sigma of the ``running`` strategy on the network's decisions,
-#: and (smaller: the refiner has already placed the boundaries and removed specks) on refined
-#: ones. The refined pair, 3 and 1.0 px, beat 5 and 1.5 px on synthetic stacks (PSNR +0.3 dB on 6
-#: frames) and on the Lytro triples (Q_M 2.061 -> 2.100, Q_CV 11.95 -> 11.82, Q_G and Q_CB equal).
-MEDIAN_SIZE = 5
-BLEND_SIGMA = 1.5
-REFINED_MEDIAN_SIZE = 3
-REFINED_BLEND_SIGMA = 1.0
 
 Progress = Callable[[str, int, int], None]
 

@@ -11,7 +11,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from gacn.fusion.exposure import CLIP_MARGIN, NEGLIGIBLE, apply_exposure, estimate_exposure, thumbnail
-from gacn.fusion.pair import check_pair
+from gacn.fusion.result import check_pair
 from gacn.io import InputError, normalize_layout, read_image, to_float
 
 #: File name endings taken as images when a folder is given, and the RAW ones (read with rawpy).

@@ -29,26 +29,31 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gacn.fusion import faithful
 from gacn.fusion.align import common_box, estimate_transform, warp_image
-from gacn.fusion.blend import blend_frames, clean_index, load_order
+from gacn.fusion.blend import BLEND_SIGMA, MEDIAN_SIZE, REFINED_BLEND_SIGMA, REFINED_MEDIAN_SIZE, blend_frames, clean_index, load_order
 from gacn.fusion.cascade import decide_stack
-from gacn.fusion.faithful import DEFAULT_STRATEGY, STRATEGIES
 from gacn.fusion.frames import Frames, ImageLike, Prefetch
-from gacn.fusion.pair import UNTILED_PIXELS, FusionResult, cached_model, fuse_pair, mix
-from gacn.fusion.tiling import TILE, bound_heap_growth
+from gacn.fusion.grid import TILE, bound_heap_growth
+from gacn.fusion.result import UNTILED_PIXELS, FusionResult, mix
 from gacn.io import InputError, to_gray_float
-from gacn.model import GACN
+
+if TYPE_CHECKING:
+    from gacn.model import GACN
 
 __all__ = ["DEFAULT_METHOD", "DEFAULT_STRATEGY", "METHODS", "STRATEGIES", "fuse_stack"]
 
 #: Method names; the first is the default.
 METHODS = ("fast", "gacn")
 DEFAULT_METHOD = METHODS[0]
+#: Strategies of the faithful path (:mod:`gacn.fusion.faithful`); the first is the default.
+STRATEGIES = ("running", "calibration", "serial")
+DEFAULT_STRATEGY = STRATEGIES[0]
 
 Progress = Callable[[str, int, int], None]
 #: Frames up to this many pixels are prepared two at a time (in two threads); bigger ones one at
@@ -154,19 +159,20 @@ def fuse_stack(
         raise InputError("fill_flat belongs to method 'fast': the faithful path decides every pixel with the network")
     match_exposure = method == "fast" if match_exposure is None else match_exposure
     fill_flat = method == "fast" if fill_flat is None else fill_flat
-    if model is None:
-        model = cached_model(None if weights is None else str(weights), device)
-    dev = next(model.parameters()).device
+    weights = None if weights is None else str(weights)
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gacn-stack-") as tmp:
         frames = Frames(images, tmp)
         n = len(frames)
+        network = _network(model, weights, device, preload=method == "gacn" or n == 2)
         if match_exposure:
             frames.match_exposure(0)
         first = frames.first
         h, w = first.shape[:2]
         if n == 2 and method == "gacn" and h * w <= max(tile * tile, UNTILED_PIXELS) and not align:
-            result = fuse_pair(first, frames.load(1), model=model, refine=refine)
+            from gacn.fusion.pair import fuse_pair  # torch, needed from here on
+
+            result = fuse_pair(first, frames.load(1), model=network(), refine=refine)
             result.index_map = (result.decision_map < 0.5).astype(np.uint16)
             result.confidence = np.abs(2.0 * result.raw_decision_map - 1.0)
             result.raw_index_map = result.index_map
@@ -198,20 +204,23 @@ def fuse_stack(
 
         if method == "fast":
             lost = (frames.lost_highlights(0), frames.lost_highlights(1)) if n == 2 and match_exposure else None
-            out = decide_stack(model, n, gray_of, refine, progress, workers, fill_flat, lost)
+            out = decide_stack(network, n, gray_of, refine, progress, workers, fill_flat, lost)
             if n == 2:  # the pair's map is the weight of frame 0 everywhere
                 out.update(image=mix(warped(0), warped(1), out["decision"]), chosen=out["decision"])
         else:
+            from gacn.fusion import faithful  # torch, needed from here on
+
+            model = network()
             run = {"running": partial(faithful.decide_running, refine=refine),
                    "calibration": faithful.decide_calibration,
                    "serial": partial(faithful.decide_serial, refine=refine)}
-            out = run["serial" if n == 2 else strategy](model, frames, gray_of, matrices, tile, dev, tmp, progress)
+            out = run["serial" if n == 2 else strategy](model, frames, gray_of, matrices, tile,
+                                                      next(model.parameters()).device, tmp, progress)
         t_decide = time.perf_counter()
         index, conf = out.pop("index"), out.pop("confidence")
         raw_index = out.pop("measured", index)
         soft = method == "fast" or (n > 2 and strategy == "running")
-        median_size, blend_sigma = ((faithful.REFINED_MEDIAN_SIZE, faithful.REFINED_BLEND_SIGMA) if refine
-                                    else (faithful.MEDIAN_SIZE, faithful.BLEND_SIGMA))
+        median_size, blend_sigma = (REFINED_MEDIAN_SIZE, REFINED_BLEND_SIGMA) if refine else (MEDIAN_SIZE, BLEND_SIGMA)
         if soft and n > 2:
             index = clean_index(index, median_size)
         if "image" in out:
@@ -230,3 +239,28 @@ def fuse_stack(
                         raw_decision_map=np.ascontiguousarray(raw), index_map=np.ascontiguousarray(index),
                         confidence=np.ascontiguousarray(conf), raw_index_map=np.ascontiguousarray(raw_index),
                         timings={"decide": t_decide - t_start, "blend": time.perf_counter() - t_decide})
+
+
+def _load_network(weights: str | None, device: str) -> GACN:
+    """The network of ``weights`` on ``device``, loaded once per process."""
+    from gacn.fusion.pair import cached_model  # torch: imported only when some pixel needs the network
+
+    return cached_model(weights, device)
+
+
+def _network(model: GACN | None, weights: str | None, device: str, preload: bool) -> Callable[[], GACN]:
+    """The network as a function that loads it on first call.
+
+    Importing torch and loading the model take about a second, which a stack that the cheap
+    measure settles alone never needs to pay. Where the network is certain to run (a pair, or
+    the faithful path), ``preload`` starts loading it in a background thread at once, while the
+    frames are read and measured.
+    """
+    if model is not None:
+        return lambda: model
+    if not preload:
+        return partial(_load_network, weights, device)
+    pool = ThreadPoolExecutor(max_workers=1)
+    loading = pool.submit(_load_network, weights, device)
+    pool.shutdown(wait=False)  # the thread ends with the load
+    return loading.result
