@@ -209,11 +209,14 @@ def fuse_stack(
         t_decide = time.perf_counter()
         index, conf = out.pop("index"), out.pop("confidence")
         raw_index = out.pop("measured", index)
+        depth = out.pop("depth", None)
         soft = method == "fast" or (n > 2 and strategy == "running")
         median_size, blend_sigma = ((faithful.REFINED_MEDIAN_SIZE, faithful.REFINED_BLEND_SIGMA) if refine
                                     else (faithful.MEDIAN_SIZE, faithful.BLEND_SIGMA))
         if soft and n > 2:
             index = clean_index(index, median_size)
+        if depth is None:  # the blend keeps the index without regularisation (bench_depth)
+            depth = index
         if "image" in out:
             image, chosen = out["image"], out["chosen"]
         else:
@@ -225,8 +228,8 @@ def fuse_stack(
             chosen = out["decision"]
         if align and crop:
             box = common_box(matrices, (h, w))
-            image, index, conf, chosen, raw, raw_index = (x[box] for x in (image, index, conf, chosen, raw, raw_index))
+            image, depth, conf, chosen, raw, raw_index = (x[box] for x in (image, depth, conf, chosen, raw, raw_index))
     return FusionResult(image=np.ascontiguousarray(image), decision_map=np.ascontiguousarray(chosen),
-                        raw_decision_map=np.ascontiguousarray(raw), index_map=np.ascontiguousarray(index),
+                        raw_decision_map=np.ascontiguousarray(raw), index_map=np.ascontiguousarray(depth),
                         confidence=np.ascontiguousarray(conf), raw_index_map=np.ascontiguousarray(raw_index),
                         timings={"decide": t_decide - t_start, "blend": time.perf_counter() - t_decide})
