@@ -201,7 +201,7 @@ def regularise_depth(index: np.ndarray, weight: np.ndarray, jump: int = 1) -> np
     speck[0] = False  # label 0: the pixels that follow the median anyway
     if speck.any():
         depart &= ~speck[labels]
-    within = (index >= lowest - 0.5) & (index <= highest + 0.5)
+    within = (highest - lowest >= jump) & (index >= lowest - 0.5) & (index <= highest + 0.5)
     out = np.rint(median).astype(index.dtype)
     np.copyto(out, index, where=depart | within)
     return out
