@@ -148,5 +148,6 @@ def test_depth_map_is_smooth_in_flat_background() -> None:
     background[8:-8, 110:-8] = True
     assert speckle(on.raw_index_map, background) > 0.2
     assert speckle(on.index_map, background) < 0.01
+    assert speckle(on.depth_map, background) < 0.01
     assert float(on.confidence[background].max()) == 0.0
     assert index_accuracy(on.index_map, stack) >= index_accuracy(off.index_map, stack) - 0.005

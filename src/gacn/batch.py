@@ -192,8 +192,9 @@ def fuse_job(
 
     Pairs are read into memory first (``read_s``); stacks of three or more stream from disk inside
     the fusion with bounded memory, so their reading time is part of ``fuse_s`` and ``read_s`` is
-    empty. The map is the decision map (8-bit, weight of image 1) for a pair and the per-pixel
-    source index (a depth map; 8-bit up to 256 frames, else 16-bit) for a stack. The map is written
+    empty. The map is the decision map (8-bit, weight of image 1) for a pair and the depth map
+    (``depth_map``: the source index per pixel, regularised where focus does not single out a
+    frame; 8-bit up to 256 frames, else 16-bit) for a stack. The map is written
     before the image, so an existing image means the job is complete.
 
     Parameters
@@ -249,7 +250,7 @@ def fuse_job(
             if len(job.inputs) == 2:
                 fmap = np.clip(np.rint(result.decision_map * 255.0), 0, 255).astype(np.uint8)
             else:
-                fmap = result.index_map.astype(np.uint8 if len(job.inputs) <= 256 else np.uint16)
+                fmap = result.depth_map.astype(np.uint8 if len(job.inputs) <= 256 else np.uint16)
             write_image(job.map_path(out_dir), fmap)
         write_image(job.output_path(out_dir), result.image, read_metadata(job.inputs[0]), frames=len(job.inputs))
         times["write_s"] = time.perf_counter() - t2

@@ -86,8 +86,8 @@ def fuse(
         "-o", "--output", help="Fused image to write; the format follows the extension: .png, .tif/.tiff, .jpg/.jpeg.")],
     map_path: Annotated[Path | None, typer.Option(
         "--map", help="Also write the map: for two images the decision map (8-bit PNG, weight of image 1); "
-                      "for more the source index per pixel (depth map; 8-bit, 16-bit over 256 frames) and a "
-                      "colourised MAP-stem_preview.png.")] = None,
+                      "for more the depth map (the source index per pixel, regularised where focus does not "
+                      "single out a frame; 8-bit, 16-bit over 256 frames) and a colourised MAP-stem_preview.png.")] = None,
     raw_map_path: Annotated[Path | None, typer.Option(
         "--raw-map", help="Also write the source index per pixel as measured, before flat areas are decided "
                           "from their surroundings and specks removed (8-bit, 16-bit over 256 frames).")] = None,
@@ -187,8 +187,8 @@ def fuse(
         if len(files) == 2:
             write_image(map_path, np.clip(np.rint(result.decision_map * 255), 0, 255).astype(np.uint8))
         else:
-            write_image(map_path, index_file(result.index_map, len(files)))
-        write_image(preview, index_preview(result.index_map, len(files)))
+            write_image(map_path, index_file(result.depth_map, len(files)))
+        write_image(preview, index_preview(result.depth_map, len(files)))
     if raw_map_path:
         write_image(raw_map_path, index_file(result.raw_index_map, len(files)))
     if confidence_path:

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from gacn.fusion.blend import bounding_box, clean_index
+from gacn.fusion.depth import depth_weight, regularise_depth
 from gacn.fusion.flat import fill_from, flat_mask, noise_sigma
 from gacn.fusion.frames import Prefetch
 from gacn.fusion.grid import cover_area, trim_to_budget
@@ -176,6 +177,9 @@ def decide_stack(load_network: Callable[[], GACN], n_frames: int, gray_of: Calla
        is not asked there; a pair keeps the network's choice there (it decides from the context
        around; low-passing it into a smooth mixture cost 0.003 of Q_G and 0.005 of Q_CB on the
        Lytro pairs), and its exposure matching removes the blotches. The confidence there is 0.
+       A stack's depth map is then regularised (:func:`gacn.fusion.depth.regularise_depth`):
+       where the best frame's lead over the second-best is weak, the index follows the decisive
+       pixels around (the network's margin where it decided, nothing in flat areas).
 
     For two frames this is the pair fusion with the network on the uncertain pixels.
 
@@ -197,7 +201,7 @@ def decide_stack(load_network: Callable[[], GACN], n_frames: int, gray_of: Calla
     workers : int
         Threads that prepare frames ahead in step 1 (each holds about four frame-sized maps).
     fill_flat : bool
-        Decide the flat areas from their surroundings (step 4).
+        Decide the flat areas from their surroundings, and regularise the depth map (step 4).
     lost : tuple of ndarray or None, optional
         Two frames: where each one lost its highlights to clipping
         (:meth:`gacn.fusion.frames.Frames.lost_highlights`); a pixel that only one frame lost
@@ -206,7 +210,8 @@ def decide_stack(load_network: Callable[[], GACN], n_frames: int, gray_of: Calla
     Returns
     -------
     dict
-        ``index`` (uint16 frame per pixel), ``measured`` (the index before step 4),
+        ``index`` (uint16 frame per pixel), ``measured`` (the index before step 4), ``depth``
+        (the regularised index of a stack with ``fill_flat``; else None),
         ``confidence`` (float32 0..1: how clearly the chosen
         frame won: the network's margin where it decided, 0 in flat areas, else 1 - closeness), ``decision`` and
         ``raw`` (for two frames: float32 weight of frame 0 after and before the boundary filters;
@@ -246,6 +251,7 @@ def decide_stack(load_network: Callable[[], GACN], n_frames: int, gray_of: Calla
     lower, upper, mask = _pairs(first, clean, candidates.second_index, closeness, n_frames)
     if n_frames > 2:  # a stack's flat pixels are filled from their surroundings: not worth the network
         mask &= ~flat
+    weight = depth_weight(candidates.best, candidates.second, noise) if fill_flat and n_frames > 2 else None
     del candidates
     index = first.copy()
     confidence = np.subtract(1.0, closeness, out=closeness)  # where the cheap choice stands
@@ -287,8 +293,12 @@ def decide_stack(load_network: Callable[[], GACN], n_frames: int, gray_of: Calla
     if not pair and flat.any() and not flat.all():  # a pair keeps the network's choice from the context
         np.copyto(index, np.rint(fill_from(index.astype(np.float32), ~flat)).astype(index.dtype), where=flat)
     confidence[flat] = 0.0
-    return {"index": index, "measured": measured, "confidence": confidence, "share": computed / index.size,
-            "decision": decision, "raw": raw, "network": network, "flat": flat}
+    depth = None
+    if weight is not None:
+        np.copyto(weight, np.rint(255.0 * confidence).astype(np.uint8), where=network | flat)
+        depth = regularise_depth(index, weight, depth_jump(n_frames))
+    return {"index": index, "measured": measured, "depth": depth, "confidence": confidence,
+            "share": computed / index.size, "decision": decision, "raw": raw, "network": network, "flat": flat}
 
 
 def _pair_groups(lower: np.ndarray, upper: np.ndarray, mask: np.ndarray, n_frames: int) -> list[tuple[int, int]]:

@@ -38,6 +38,11 @@ class FusionResult:
     raw_index_map : ndarray or None
         uint16 (H, W): ``index_map`` as measured, before the flat areas were decided from their
         surroundings and specks removed.
+    depth_map : ndarray or None
+        uint16 (H, W): ``index_map`` as a height map. In a stack of the fast path, where the
+        focus measure does not single out a frame (flat or faintly textured areas), the index
+        follows the decisive pixels around (:func:`gacn.fusion.depth.regularise_depth`) instead
+        of the noise; elsewhere, and for pairs, it is ``index_map``.
 
     For more than two sources (see :func:`gacn.fusion.stack.fuse_stack`), ``decision_map`` is
     the weight of the source in ``index_map`` in the blend and ``raw_decision_map`` the index
@@ -51,6 +56,7 @@ class FusionResult:
     index_map: np.ndarray | None = None
     confidence: np.ndarray | None = None
     raw_index_map: np.ndarray | None = None
+    depth_map: np.ndarray | None = None
 
 
 #: Pairs up to this many pixels are fused in one piece (:func:`fuse_pair`); bigger ones in tiles.

@@ -123,8 +123,9 @@ def fuse_stack(
     -------
     FusionResult
         ``image`` (dtype and channels of the first frame); ``index_map`` (uint16, the frame
-        each pixel comes from: a depth map, regularised in flat areas and without specks);
-        ``raw_index_map`` (the index map as measured); ``confidence`` (float32 0..1; 0 where
+        each pixel comes from: flat areas decided from their surroundings, without specks);
+        ``depth_map`` (``index_map`` as a height map: regularised where focus does not single
+        out a frame); ``raw_index_map`` (the index map as measured); ``confidence`` (float32 0..1; 0 where
         the decision was not made by focus); for two frames
         ``decision_map`` / ``raw_decision_map`` are the pair maps (weight of frame 1 after /
         before the boundary guided filter); for more, ``decision_map`` is the weight of the
@@ -175,7 +176,7 @@ def fuse_stack(
             result = fuse_pair(first, frames.load(1), model=network(), refine=refine)
             result.index_map = (result.decision_map < 0.5).astype(np.uint16)
             result.confidence = np.abs(2.0 * result.raw_decision_map - 1.0)
-            result.raw_index_map = result.index_map
+            result.raw_index_map = result.depth_map = result.index_map
             return result
         bound_heap_growth()
         if align is None:
@@ -219,10 +220,13 @@ def fuse_stack(
         t_decide = time.perf_counter()
         index, conf = out.pop("index"), out.pop("confidence")
         raw_index = out.pop("measured", index)
+        depth = out.pop("depth", None)
         soft = method == "fast" or (n > 2 and strategy == "running")
         median_size, blend_sigma = (REFINED_MEDIAN_SIZE, REFINED_BLEND_SIGMA) if refine else (MEDIAN_SIZE, BLEND_SIGMA)
         if soft and n > 2:
             index = clean_index(index, median_size)
+        if depth is None:
+            depth = index
         if "image" in out:
             image, chosen = out["image"], out["chosen"]
         else:
@@ -234,10 +238,12 @@ def fuse_stack(
             chosen = out["decision"]
         if align and crop:
             box = common_box(matrices, (h, w))
-            image, index, conf, chosen, raw, raw_index = (x[box] for x in (image, index, conf, chosen, raw, raw_index))
+            image, index, depth, conf, chosen, raw, raw_index = (x[box] for x in (image, index, depth, conf, chosen, raw,
+                                                                                   raw_index))
     return FusionResult(image=np.ascontiguousarray(image), decision_map=np.ascontiguousarray(chosen),
                         raw_decision_map=np.ascontiguousarray(raw), index_map=np.ascontiguousarray(index),
                         confidence=np.ascontiguousarray(conf), raw_index_map=np.ascontiguousarray(raw_index),
+                        depth_map=np.ascontiguousarray(depth),
                         timings={"decide": t_decide - t_start, "blend": time.perf_counter() - t_decide})
 
 
