@@ -140,8 +140,8 @@ def weighted_median(index: np.ndarray, weight: np.ndarray, radius: int = RADIUS
     side = 2 * max(1, round(radius / cell)) + 1
     for start in range(0, n_labels, _CV_CHANNELS):  # the window's histogram: a box sum over cells
         part = np.ascontiguousarray(hist[..., start:start + _CV_CHANNELS])
-        hist[..., start:start + _CV_CHANNELS] = cv2.boxFilter(part, -1, (side, side), normalize=False,
-                                                              borderType=cv2.BORDER_REFLECT)
+        summed = cv2.boxFilter(part, -1, (side, side), normalize=False, borderType=cv2.BORDER_REFLECT)
+        hist[..., start:start + _CV_CHANNELS] = summed.reshape(part.shape)  # one channel comes back 2-D
     at_or_below = np.cumsum(hist, axis=2, dtype=np.float32)
     half = 0.5 * at_or_below[..., -1:]
     label = np.minimum((at_or_below < half).sum(axis=2), n_labels - 1)
