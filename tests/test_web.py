@@ -273,6 +273,22 @@ def test_retouch_on_an_aligned_stack_uses_registered_frames(client: TestClient) 
     assert np.median(difference) <= 1
 
 
+def test_retouch_paints_frames_matched_to_the_fusions_exposure(client: TestClient) -> None:
+    stack = make_stack(n_frames=2, size=(96, 128), seed=3)
+    darker = np.clip(stack.frames[1].astype(np.float32) * 0.6, 0, 255).round().astype(np.uint8)
+    job = fused_job(client, [stack.frames[0], darker])
+    exposure = client.app.state.store.get(job).result.fused.exposure
+    assert exposure is not None and abs(float(exposure[1][:, 0].mean()) - 1 / 0.6) < 0.1
+    stroke = {"frame": 2, "points": [[10, 48], [118, 48]], "radius": 5, "hardness": 1}
+    assert client.put(f"/api/jobs/{job}/retouch", json={"strokes": [stroke]}).status_code == 200
+    painted = _download(client, job, "fused.png")[45:52, 12:117].astype(np.float32)
+    given = darker[45:52, 12:117].astype(np.float32)
+    # the painted pixels are frame 2 brought to frame 1's exposure, not the darker frame as given
+    assert abs(painted.mean() / given.mean() - 1 / 0.6) < 0.1
+    reference = stack.frames[0][45:52, 12:117].astype(np.float32)
+    assert abs(painted.mean() / reference.mean() - 1.0) < 0.05
+
+
 def test_bad_uploads_keep_the_job(client: TestClient, pair: list[np.ndarray]) -> None:
     job = new_job(client, pair[:1])
     not_image = client.post(f"/api/jobs/{job}/frames", params={"name": "notes.txt"}, content=b"hello")

@@ -159,6 +159,14 @@ class Frames:
         self.exposure = {reference: np.tile([1.0, 0.0], (self.reference.shape[2], 1))}
         self.first = self.adjust(0, self.first_raw)
 
+    def corrections(self) -> list[np.ndarray] | None:
+        """Each frame's exposure correction, as applied (gain 1, offset 0 for a frame not loaded
+        matched); None before :meth:`match_exposure`."""
+        if self.reference is None:
+            return None
+        identity = np.tile([1.0, 0.0], (self.reference.shape[2], 1))
+        return [self.exposure.get(k, identity) for k in range(len(self))]
+
     def lost_highlights(self, k: int) -> np.ndarray | None:
         """bool (H, W): where frame ``k`` clipped its highlights and matching darkened them (its
         white became a grey that the scene is not); None when matching did not darken its white.

@@ -39,6 +39,11 @@ class FusionResult:
     raw_index_map : ndarray or None
         uint16 (H, W): ``index_map`` as measured, before the flat areas were decided from their
         surroundings and specks removed.
+    exposure : list of ndarray or None
+        Per frame, the exposure correction the fusion applied before deciding and blending: a
+        (channels, 2) array of gain and offset per channel (:func:`gacn.fusion.exposure.apply_exposure`;
+        gain 1 and offset 0 where none). None when frames were not matched. Whoever paints
+        frames over the result (the web app's retouching) applies the same correction.
     depth_map : ndarray or None
         uint16 (H, W): ``index_map`` as a height map. In a stack of the fast path, where the
         focus measure does not single out a frame (flat or faintly textured areas), the index
@@ -58,6 +63,7 @@ class FusionResult:
     confidence: np.ndarray | None = None
     raw_index_map: np.ndarray | None = None
     depth_map: np.ndarray | None = None
+    exposure: list[np.ndarray] | None = None
 
 
 #: Pairs up to this many pixels are fused in one piece (:func:`fuse_pair`); bigger ones in tiles.

@@ -177,6 +177,7 @@ def fuse_stack(
             result.index_map = (result.decision_map < 0.5).astype(np.uint16)
             result.confidence = np.abs(2.0 * result.raw_decision_map - 1.0)
             result.raw_index_map = result.depth_map = result.index_map
+            result.exposure = frames.corrections()
             return result
         bound_heap_growth()
         if align is None:
@@ -243,7 +244,7 @@ def fuse_stack(
     return FusionResult(image=np.ascontiguousarray(image), decision_map=np.ascontiguousarray(chosen),
                         raw_decision_map=np.ascontiguousarray(raw), index_map=np.ascontiguousarray(index),
                         confidence=np.ascontiguousarray(conf), raw_index_map=np.ascontiguousarray(raw_index),
-                        depth_map=np.ascontiguousarray(depth),
+                        depth_map=np.ascontiguousarray(depth), exposure=frames.corrections(),
                         timings={"decide": t_decide - t_start, "blend": time.perf_counter() - t_decide})
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import gacn
 from gacn.fusion.align import common_box, estimate_transform, warp_image
 from gacn.fusion.blend import index_preview
+from gacn.fusion.exposure import apply_exposure
 from gacn.fusion.frames import read_frame
 from gacn.io import InputError, to_gray_float
 from gacn.web.retouch import Stroke, apply_strokes
@@ -144,8 +145,11 @@ class Result:
             return self.matrices, self.box
 
     def _source(self, k: int) -> np.ndarray:
-        """Frame ``k`` on the result's grid: registered and cropped like the fused image."""
+        """Frame ``k`` on the result's grid: matched to the fusion's exposure, registered and
+        cropped like the fused image."""
         frame = read_frame(self.frames[k].path)
+        if self.fused.exposure is not None:
+            frame = apply_exposure(frame, self.fused.exposure[k])
         if not self.aligned:
             return frame
         matrices, box = self._registration()
