@@ -179,7 +179,10 @@ def decide_stack(load_network: Callable[[], GACN], n_frames: int, gray_of: Calla
        Lytro pairs), and its exposure matching removes the blotches. The confidence there is 0.
        A stack's depth map is then regularised (:func:`gacn.fusion.depth.regularise_depth`):
        where the best frame's lead over the second-best is weak, the index follows the decisive
-       pixels around (the network's margin where it decided, nothing in flat areas).
+       pixels around; the network's choices are kept (they are the best depth there is: letting
+       its weak margins follow the median moved focus boundaries and cost 0.015 of depth accuracy
+       on the sparse synthetic stacks), and flat areas are filled again from the regularised
+       surroundings.
 
     For two frames this is the pair fusion with the network on the uncertain pixels.
 
@@ -295,8 +298,12 @@ def decide_stack(load_network: Callable[[], GACN], n_frames: int, gray_of: Calla
     confidence[flat] = 0.0
     depth = None
     if weight is not None:
-        np.copyto(weight, np.rint(255.0 * confidence).astype(np.uint8), where=network | flat)
+        weight[network] = 255  # the network's choice is the best depth there is
+        weight[flat] = 0
         depth = regularise_depth(index, weight, depth_jump(n_frames))
+        np.copyto(depth, index, where=network)
+        if flat.any() and not flat.all():  # flat areas follow the regularised surroundings, as the index did
+            np.copyto(depth, np.rint(fill_from(depth.astype(np.float32), ~flat)).astype(depth.dtype), where=flat)
     return {"index": index, "measured": measured, "depth": depth, "confidence": confidence,
             "share": computed / index.size, "decision": decision, "raw": raw, "network": network, "flat": flat}
 
