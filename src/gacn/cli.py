@@ -86,8 +86,9 @@ def fuse(
         "-o", "--output", help="Fused image to write; the format follows the extension: .png, .tif/.tiff, .jpg/.jpeg.")],
     map_path: Annotated[Path | None, typer.Option(
         "--map", help="Also write the map: for two images the decision map (8-bit PNG, weight of image 1); "
-                      "for more the depth map (the source index per pixel, regularised where focus does not "
-                      "single out a frame; 8-bit, 16-bit over 256 frames) and a colourised MAP-stem_preview.png.")] = None,
+                      "for more the depth map (the source index per pixel, regularised where focus does "
+                      "not single out a frame; 8-bit, 16-bit over 256 frames) and a colourised "
+                      "MAP-stem_preview.png.")] = None,
     raw_map_path: Annotated[Path | None, typer.Option(
         "--raw-map", help="Also write the source index per pixel as measured, before flat areas are decided "
                           "from their surroundings and specks removed (8-bit, 16-bit over 256 frames).")] = None,

@@ -36,7 +36,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gacn.fusion.align import common_box, estimate_transform, warp_image
-from gacn.fusion.blend import BLEND_SIGMA, MEDIAN_SIZE, REFINED_BLEND_SIGMA, REFINED_MEDIAN_SIZE, blend_frames, clean_index, load_order
+from gacn.fusion.blend import (
+    BLEND_SIGMA,
+    MEDIAN_SIZE,
+    REFINED_BLEND_SIGMA,
+    REFINED_MEDIAN_SIZE,
+    blend_frames,
+    clean_index,
+    load_order,
+)
 from gacn.fusion.cascade import decide_stack
 from gacn.fusion.frames import Frames, ImageLike, Prefetch
 from gacn.fusion.grid import TILE, bound_heap_growth
@@ -125,8 +133,9 @@ def fuse_stack(
         ``image`` (dtype and channels of the first frame); ``index_map`` (uint16, the frame
         each pixel comes from: flat areas decided from their surroundings, without specks);
         ``depth_map`` (``index_map`` as a height map: regularised where focus does not single
-        out a frame); ``raw_index_map`` (the index map as measured); ``confidence`` (float32 0..1; 0 where
-        the decision was not made by focus); for two frames
+        out a frame); ``raw_index_map`` (the index map as measured); ``confidence`` (float32
+        0..1; 0 where the decision was not made by focus); ``exposure`` (each frame's exposure
+        correction, with matching); for two frames
         ``decision_map`` / ``raw_decision_map`` are the pair maps (weight of frame 1 after /
         before the boundary guided filter); for more, ``decision_map`` is the weight of the
         frame in ``index_map`` in the blend and ``raw_decision_map`` the index map before
@@ -239,8 +248,8 @@ def fuse_stack(
             chosen = out["decision"]
         if align and crop:
             box = common_box(matrices, (h, w))
-            image, index, depth, conf, chosen, raw, raw_index = (x[box] for x in (image, index, depth, conf, chosen, raw,
-                                                                                   raw_index))
+            maps = (image, index, depth, conf, chosen, raw, raw_index)
+            image, index, depth, conf, chosen, raw, raw_index = (x[box] for x in maps)
     return FusionResult(image=np.ascontiguousarray(image), decision_map=np.ascontiguousarray(chosen),
                         raw_decision_map=np.ascontiguousarray(raw), index_map=np.ascontiguousarray(index),
                         confidence=np.ascontiguousarray(conf), raw_index_map=np.ascontiguousarray(raw_index),
