@@ -101,8 +101,10 @@ def fuse(
     -------
     FusionResult
         ``.image`` (dtype and channels of the first input); ``.index_map`` (uint16 source
-        index per pixel: a depth map); ``.raw_index_map`` (the index as measured, before flat
-        areas and specks were regularised); ``.confidence``; ``.decision_map`` and
+        index per pixel: the frame each pixel was blended from); ``.depth_map`` (the index as a
+        height map, regularised where focus does not single out a frame); ``.raw_index_map``
+        (the index as measured, before flat areas and specks were regularised);
+        ``.confidence``; ``.exposure`` (each frame's exposure correction); ``.decision_map`` and
         ``.raw_decision_map`` (two images: weight of the first image after / before the
         boundary guided filter; more: weight of the chosen frame in the blend, and the raw
         index map scaled to 0..1).
