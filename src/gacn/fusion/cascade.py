@@ -125,7 +125,8 @@ def _pairs(first: np.ndarray, clean: np.ndarray, second: np.ndarray, closeness: 
     close = (closeness >= CLOSE_RATIO) & (np.abs(first.astype(np.int32) - second) >= jump)
     if n_frames > 2:  # in a stack, scattered close calls between far frames are texture noise
         close = cv2.morphologyEx(close.view(np.uint8), cv2.MORPH_OPEN, np.ones((CLOSE_AREA,) * 2, np.uint8)) > 0
-    mask = ((cv2.dilate(clean, disk).astype(np.int32) - cv2.erode(clean, disk)) >= jump) | close
+    spread = clean.astype(np.uint8) if n_frames <= 256 else clean  # 8-bit morphology is twice as fast
+    mask = ((cv2.dilate(spread, disk).astype(np.int32) - cv2.erode(spread, disk)) >= jump) | close
     if n_frames == 2:
         return np.zeros_like(first), np.ones_like(first), mask
     neighbour = _neighbour(clean, jump)
@@ -279,7 +280,7 @@ def decide_stack(load_network: Callable[[], GACN], n_frames: int, gray_of: Calla
         from gacn.fusion.decide import decide  # torch: imported only when the network runs
 
         d, r, share = decide(load_network(), gray_of(p)[box], gray_of(q)[box], first[box] == p, inside, refine)
-        np.copyto(index[box], np.where(d >= 0.5, p, q).astype(index.dtype), where=inside)
+        np.copyto(index[box], np.where(d >= 0.5, index.dtype.type(p), index.dtype.type(q)), where=inside)
         np.copyto(confidence[box], np.abs(2.0 * r - 1.0), where=inside)
         if pair:
             np.copyto(decision[box], d, where=inside)
@@ -318,6 +319,8 @@ def _pair_groups(lower: np.ndarray, upper: np.ndarray, mask: np.ndarray, n_frame
     >>> _pair_groups(lower, upper, np.ones((10, 10), bool), 3)
     [(0, 1)]
     """
+    if n_frames == 2:  # one pair of frames everywhere (:func:`_pairs`): only its count matters
+        return [(0, 1)] if np.count_nonzero(mask) >= MIN_PAIR_PIXELS else []
     keys = lower[mask].astype(np.int64) * n_frames + upper[mask]
     if n_frames * n_frames <= COUNT_BINS:  # a histogram: linear in the pixels, where a sort is not
         counts = np.bincount(keys, minlength=n_frames * n_frames)
