@@ -15,7 +15,7 @@ from gacn.fusion.frames import Prefetch
 from gacn.fusion.measure import Candidates, focus_measure
 from gacn.fusion.pair import cached_model
 from gacn.fusion.synthetic import index_accuracy, make_stack
-from gacn.io import to_gray_float
+from gacn.io import InputError, to_gray_float
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -115,3 +115,10 @@ def test_a_strategy_needs_the_faithful_method() -> None:
     a = np.zeros((32, 32), np.uint8)
     with pytest.raises(gacn.InputError, match="method 'gacn'"):
         gacn.fuse([a, a, a], strategy="serial")
+
+
+def test_missing_weights_are_refused_even_when_no_pixel_needs_the_network() -> None:
+    flat = [np.full((48, 48), 128, np.uint8)] * 3  # no texture: the network is never asked
+    assert gacn.fuse(flat, align=False).index_map.shape == (48, 48)
+    with pytest.raises(InputError, match="weights file not found"):
+        gacn.fuse(flat, align=False, weights="/nonexistent/gacn.safetensors")

@@ -271,9 +271,16 @@ def _network(model: GACN | None, weights: str | None, device: str, preload: bool
     measure settles alone never needs to pay. Where the network is certain to run (a pair, or
     the faithful path), ``preload`` starts loading it in a background thread at once, while the
     frames are read and measured.
+
+    Raises
+    ------
+    InputError
+        A ``weights`` file that does not exist (at once, whether the network runs or not).
     """
     if model is not None:
         return lambda: model
+    if weights is not None and not os.path.isfile(weights):  # said at once, even if no pixel needs the network
+        raise InputError(f"GACN network weights file not found: {weights}")
     if not preload:
         return partial(_load_network, weights, device)
     pool = ThreadPoolExecutor(max_workers=1)
