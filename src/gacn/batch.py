@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from gacn.fusion.blend import index_file
 from gacn.fusion.frames import IMAGE_SUFFIXES, RAW_SUFFIXES
 from gacn.fusion.stack import DEFAULT_METHOD, DEFAULT_STRATEGY, METHODS, STRATEGIES
 from gacn.io import InputError, output_folder
@@ -250,7 +251,7 @@ def fuse_job(
             if len(job.inputs) == 2:
                 fmap = np.clip(np.rint(result.decision_map * 255.0), 0, 255).astype(np.uint8)
             else:
-                fmap = result.depth_map.astype(np.uint8 if len(job.inputs) <= 256 else np.uint16)
+                fmap = index_file(result.depth_map, len(job.inputs))
             write_image(job.map_path(out_dir), fmap)
         write_image(job.output_path(out_dir), result.image, read_metadata(job.inputs[0]), frames=len(job.inputs))
         times["write_s"] = time.perf_counter() - t2

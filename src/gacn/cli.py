@@ -71,11 +71,6 @@ def log_to_stderr() -> None:
     logger.setLevel(logging.INFO)
 
 
-def index_file(index: np.ndarray, n_frames: int) -> np.ndarray:
-    """An index map as it is written to a file: 8-bit up to 256 frames, else 16-bit."""
-    return index.astype(np.uint8) if n_frames <= 256 else index.astype(np.uint16)
-
-
 @app.command()
 @user_errors
 def fuse(
@@ -150,7 +145,7 @@ def fuse(
     )
 
     import gacn
-    from gacn.fusion.blend import index_preview
+    from gacn.fusion.blend import index_file, index_preview
     from gacn.fusion.frames import expand_inputs
 
     if method not in gacn.METHODS:

@@ -38,6 +38,17 @@ def index_preview(index: np.ndarray, n_frames: int) -> np.ndarray:
     return cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_VIRIDIS), cv2.COLOR_BGR2RGB)
 
 
+def index_file(index: np.ndarray, n_frames: int) -> np.ndarray:
+    """An index (depth) map as it is written to a file: 8-bit up to 256 frames, else 16-bit.
+
+    Examples
+    --------
+    >>> index_file(np.array([[0, 6]], np.uint16), 7).dtype, index_file(np.array([[0, 300]], np.uint16), 301).dtype
+    (dtype('uint8'), dtype('uint16'))
+    """
+    return index.astype(np.uint8) if n_frames <= 256 else index.astype(np.uint16)
+
+
 def clean_index(index: np.ndarray, size: int) -> np.ndarray:
     """A ``size`` x ``size`` median of an index map: removes isolated picks.
 

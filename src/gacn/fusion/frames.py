@@ -10,7 +10,15 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from gacn.fusion.exposure import CLIP_MARGIN, NEGLIGIBLE, apply_exposure, estimate_exposure, thumbnail
+from gacn.fusion.exposure import (
+    CLIP_MARGIN,
+    IDENTITY,
+    NEGLIGIBLE,
+    apply_exposure,
+    estimate_exposure,
+    negligible,
+    thumbnail,
+)
 from gacn.fusion.result import check_pair
 from gacn.io import InputError, normalize_layout, read_image, to_float
 
@@ -156,16 +164,18 @@ class Frames:
         balance (:mod:`gacn.fusion.exposure`; each frame's gain per channel is estimated on its
         first load and kept in :attr:`exposure`)."""
         self.reference = thumbnail(self.raw(reference))
-        self.exposure = {reference: np.tile([1.0, 0.0], (self.reference.shape[2], 1))}
+        self.exposure = {reference: np.tile(IDENTITY, (self.reference.shape[2], 1))}
         self.first = self.adjust(0, self.first_raw)
 
     def corrections(self) -> list[np.ndarray] | None:
-        """Each frame's exposure correction, as applied (gain 1, offset 0 for a frame not loaded
-        matched); None before :meth:`match_exposure`."""
+        """Each frame's exposure correction as applied: gain 1 and offset 0 for a frame whose
+        correction was negligible (:func:`gacn.fusion.exposure.negligible`) or that was not
+        loaded matched; None before :meth:`match_exposure`."""
         if self.reference is None:
             return None
-        identity = np.tile([1.0, 0.0], (self.reference.shape[2], 1))
-        return [self.exposure.get(k, identity) for k in range(len(self))]
+        identity = np.tile(IDENTITY, (self.reference.shape[2], 1))
+        return [p if p is not None and not negligible(p) else identity
+                for p in (self.exposure.get(k) for k in range(len(self)))]
 
     def lost_highlights(self, k: int) -> np.ndarray | None:
         """bool (H, W): where frame ``k`` clipped its highlights and matching darkened them (its

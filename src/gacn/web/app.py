@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from gacn.fusion.blend import index_preview
+from gacn.fusion.blend import index_file, index_preview
 from gacn.fusion.frames import IMAGE_SUFFIXES
 from gacn.io import InputError, write_image
 from gacn.web.jobs import Job, JobStore, Result, fuse_options
@@ -265,7 +265,7 @@ def create_app(root: Path | None = None, max_upload_mb: int = MAX_UPLOAD_MB) -> 
         if kind == "fused":
             return result.image
         if kind == "depth":
-            return result.index.astype(np.uint8) if len(result.frames) <= 256 else result.index
+            return index_file(result.index, len(result.frames))
         if kind == "depth_preview":
             return index_preview(result.index, len(result.frames))
         if kind == "mask":
