@@ -120,7 +120,8 @@ class Result:
     register_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.image, self.index = self.fused.image, self.fused.index_map
+        # the depth layer is the depth map, as `gacn fuse --map` writes it; strokes paint their frame into it
+        self.image, self.index = self.fused.image, self.fused.depth_map
         self.mask = np.zeros(self.index.shape, np.float32)
         self.source = lru_cache(maxsize=3)(self._source)
 
@@ -161,7 +162,7 @@ class Result:
             if not 0 <= stroke.frame < len(self.frames):
                 raise InputError(f"no frame {stroke.frame + 1}: the stack has {len(self.frames)}")
         with self.lock:
-            self.image, self.index, self.mask = apply_strokes(self.fused.image, self.fused.index_map, strokes,
+            self.image, self.index, self.mask = apply_strokes(self.fused.image, self.fused.depth_map, strokes,
                                                               self.source)
             self.strokes = list(strokes)
             self.version += 1
