@@ -15,6 +15,11 @@ Methods:
 * ``enfuse``   :func:`gacn.baselines.enfuse.enfuse_fusion` (hard mask, multi-resolution blend)
 * ``faithful`` ``gacn.fuse([a, b], method="gacn")``: the published network's path (slow)
 
+``--consistency`` prints instead how much each pair's flat pixels agree on one gain
+(:func:`gacn.fusion.exposure.agreement`; gains under 8 % are applied only above
+:data:`gacn.fusion.exposure.CONSISTENCY`): on the unshifted real sets, which share one
+exposure, and on the Lytro pairs under each shift.
+
 ``--crops PATH`` writes a figure: for the 2 pairs with the worst ratio under ``before`` at
 source 1 gain 0.65, a crop around the blotchiest flat area (the window with the most fused
 gradient above both sources' on flat pixels), side by side: before | after | enfuse.
@@ -22,7 +27,7 @@ gradient above both sources' on flat pixels), side by side: before | after | enf
 Usage::
 
     python benchmarks/bench_exposure.py [--data ../shared/data] [--pairs N] \\
-        [--methods before,after,enfuse] [--crops docs/exposure_crops.png]
+        [--methods before,after,enfuse] [--crops docs/exposure_crops.png] [--consistency]
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import gacn
 from gacn import metrics
 from gacn.baselines import enfuse_available, enfuse_fusion
 from gacn.evaluation.datasets import apply_gain, load_dataset
+from gacn.fusion.exposure import CONSISTENCY, agreement
 from gacn.metrics.seams import flat_mask, gradient_magnitude
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,6 +60,8 @@ SHIFTS: dict[str, tuple[int, float | tuple[float, float, float]] | None] = {
     "s2x1.4": (1, 1.4),
     "s1x0.8": (0, 0.8),
     "s1x0.92": (0, 0.92),
+    "s1x0.95": (0, 0.95),
+    "s2x1.05": (1, 1.05),
     "s2x1.2": (1, 1.2),
     "s2cast": (1, (1.1, 1.0, 0.85)),
 }
@@ -129,6 +137,20 @@ def summary(values: dict[str, float]) -> tuple[float, float, str, int]:
     return statistics.median(defined.values()), defined[worst], worst, len(defined)
 
 
+def print_consistency(data: str, items: list, shifts: list[str]) -> None:
+    """Per set (every frame against the first) and per shift of the Lytro pairs: the largest, the
+    median and the smallest gain agreement, and how many frames exceed :data:`CONSISTENCY`."""
+    sets = {name: [(it.sources[0], s) for it in load_dataset(name, data).items for s in it.sources[1:]]
+            for name in ("triples", "halo", "defocus", "classic")}
+    rows = {f"lytro {shift}": [tuple(shifted(it.sources, shift)) for it in items] for shift in shifts}
+    print(f"Gain agreement of the flat pixels (applied under 8 % only above {CONSISTENCY})\n")
+    print(f"{'frames':16} {'count':>5} {'largest':>8} {'median':>8} {'smallest':>8} {'above':>6}")
+    for name, pairs in {**rows, **sets}.items():
+        values = [agreement(a, b) for a, b in pairs]
+        print(f"{name:16} {len(values):5d} {max(values):8.2f} {statistics.median(values):8.2f} {min(values):8.2f} "
+              f"{sum(v > CONSISTENCY for v in values):6d}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=os.environ.get("GACN_DATA", str(REPO.parent / "shared" / "data")))
@@ -137,6 +159,7 @@ def main() -> None:
     parser.add_argument("--methods", default="before,after,enfuse", help=f"comma-separated, of {', '.join(METHODS)}")
     parser.add_argument("--crops", type=Path, default=None, help="write the figure of crops here (PNG)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--consistency", action="store_true", help="print the gain agreement instead (no fusion)")
     args = parser.parse_args()
     shifts, methods = args.shifts.split(","), args.methods.split(",")
     unknown = [s for s in shifts if s not in SHIFTS] + [m for m in methods if m not in METHODS]
@@ -154,6 +177,9 @@ def main() -> None:
     except gacn.InputError as exc:
         sys.exit(f"error: {exc}")
 
+    if args.consistency:
+        print_consistency(args.data, items, shifts)
+        return
     print(f"Flat-area seam ratio over {len(items)} Lytro pairs (lower is better, about 1 clean)\n")
     print(f"{'shift':9} {'method':9} {'median':>8} {'worst':>8}  {'worst pair':11} {'defined':>7}")
     crop_pairs: dict[str, list[np.ndarray]] = {}

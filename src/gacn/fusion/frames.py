@@ -13,10 +13,8 @@ import numpy as np
 from gacn.fusion.exposure import (
     CLIP_MARGIN,
     IDENTITY,
-    NEGLIGIBLE,
     apply_exposure,
     estimate_exposure,
-    negligible,
     thumbnail,
 )
 from gacn.fusion.result import check_pair
@@ -154,7 +152,7 @@ class Frames:
 
     def adjust(self, k: int, arr: np.ndarray) -> np.ndarray:
         """``arr`` (frame ``k`` as given) matched to the reference exposure: ``arr`` itself when
-        no reference is set or the correction is negligible."""
+        no reference is set or the correction is the identity."""
         if self.reference is None:
             return arr
         return apply_exposure(arr, self._estimate(k, arr))
@@ -168,14 +166,13 @@ class Frames:
         self.first = self.adjust(0, self.first_raw)
 
     def corrections(self) -> list[np.ndarray] | None:
-        """Each frame's exposure correction as applied: gain 1 and offset 0 for a frame whose
-        correction was negligible (:func:`gacn.fusion.exposure.negligible`) or that was not
-        loaded matched; None before :meth:`match_exposure`."""
+        """Each frame's exposure correction, as :func:`gacn.fusion.exposure.apply_exposure`
+        applies it (a small one to the low frequencies only): gain 1 and offset 0 for a frame that
+        was not loaded matched; None before :meth:`match_exposure`."""
         if self.reference is None:
             return None
         identity = np.tile(IDENTITY, (self.reference.shape[2], 1))
-        return [p if p is not None and not negligible(p) else identity
-                for p in (self.exposure.get(k) for k in range(len(self)))]
+        return [p if p is not None else identity for p in (self.exposure.get(k) for k in range(len(self)))]
 
     def lost_highlights(self, k: int) -> np.ndarray | None:
         """bool (H, W): where frame ``k`` clipped its highlights and matching darkened them (its
@@ -184,7 +181,7 @@ class Frames:
         if self.reference is None:
             return None
         raw = self.raw(k)
-        if np.all(self._estimate(k, raw).sum(axis=1) >= 1.0 - NEGLIGIBLE):
+        if np.all(self._estimate(k, raw).sum(axis=1) >= 1.0):
             return None
         high = to_float(raw) >= 1.0 - CLIP_MARGIN
         return high.any(axis=2) if high.ndim == 3 else high
