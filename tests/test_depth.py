@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gacn.fusion.depth import depth_weight, regularise_depth, weighted_median
+from gacn.fusion.depth import depth_weight, regularise_depth, remove_speckles, weighted_median
 
 
 def test_detail_at_another_depth_and_focus_boundary_are_kept() -> None:
@@ -43,3 +43,21 @@ def test_depth_weight_is_the_lead_in_noise_units() -> None:
     weight = depth_weight(best, second, 0.5 / 255)
     assert weight.tolist()[0][0] == 0 and weight.tolist()[0][-1] == 255
     assert list(weight[0]) == sorted(weight[0])
+
+
+def test_speckle_islands_are_filled_and_surfaces_kept() -> None:
+    """A sloping surface (one frame per 8 pixels) with 30 islands of far frames, 5x5 pixels each,
+    and one object at another depth, 40x40: the islands take the slope's depth, the object and
+    the slope stay exactly as they were."""
+    rng = np.random.default_rng(2)
+    truth = np.tile((np.arange(320) // 8).astype(np.uint16), (320, 1))
+    truth[200:240, 40:80] = 60  # a real object
+    depth = truth.copy()
+    islands = np.zeros(truth.shape, bool)
+    for y, x in zip(rng.integers(10, 180, 30), rng.integers(100, 310, 30)):
+        depth[y:y + 5, x:x + 5] = rng.integers(45, 64)
+        islands[y:y + 5, x:x + 5] = True
+    out = remove_speckles(depth, jump=7)
+    assert np.abs(out[islands].astype(int) - truth[islands]).max() <= 1
+    assert np.array_equal(out[~islands], truth[~islands])
+    assert remove_speckles(truth, jump=7) is truth

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from gacn.fusion.blend import bounding_box, clean_index
-from gacn.fusion.depth import depth_weight, regularise_depth
+from gacn.fusion.depth import depth_weight, regularise_depth, remove_speckles
 from gacn.fusion.flat import fill_from, flat_mask, noise_sigma
 from gacn.fusion.frames import Prefetch
 from gacn.fusion.grid import cover_area, trim_to_budget
@@ -182,8 +182,9 @@ def decide_stack(load_network: Callable[[], GACN], n_frames: int, gray_of: Calla
        where the best frame's lead over the second-best is weak, the index follows the decisive
        pixels around; the network's choices are kept (they are the best depth there is: letting
        its weak margins follow the median moved focus boundaries and cost 0.015 of depth accuracy
-       on the sparse synthetic stacks), and flat areas are filled again from the regularised
-       surroundings.
+       on the sparse synthetic stacks), flat areas are filled again from the regularised
+       surroundings, and small islands of one depth are filled from around them
+       (:func:`gacn.fusion.depth.remove_speckles`).
 
     For two frames this is the pair fusion with the network on the uncertain pixels.
 
@@ -305,6 +306,7 @@ def decide_stack(load_network: Callable[[], GACN], n_frames: int, gray_of: Calla
         np.copyto(depth, index, where=network)
         if flat.any() and not flat.all():  # flat areas follow the regularised surroundings, as the index did
             np.copyto(depth, np.rint(fill_from(depth.astype(np.float32), ~flat)).astype(depth.dtype), where=flat)
+        depth = remove_speckles(depth, depth_jump(n_frames))
     return {"index": index, "measured": measured, "depth": depth, "confidence": confidence,
             "share": computed / index.size, "decision": decision, "raw": raw, "network": network, "flat": flat}
 

@@ -9,18 +9,25 @@ in units of the noise's energy; :func:`regularise_depth` replaces each pixel's i
 confidence-weighted median of the indices around it (a median keeps depth edges as steps,
 and the weights let the decisive pixels speak for the weak ones), except where a decisive
 region departs from that median by half a focus boundary or more: real detail at another
-depth and the pixels along a focus boundary keep their own index.
+depth and the pixels along a focus boundary keep their own index [1]_, [2]_, [4]_.
 
 The weighted median is computed on a grid of cells (a weighted histogram of the indices per
 cell, summed over a window of cells) and interpolated back, so its cost is a few passes over
 the map whatever the number of frames, and its memory is bounded (:data:`HISTOGRAM_ENTRIES`).
+
+What is left of speckle, small regions of one depth that confident picks leave behind (a glint
+whose out-of-focus disc has a sharp rim, a shiny edge), is found as in stereo matching
+(:func:`remove_speckles`: connected regions of similar depth, ``cv2.filterSpeckles``) and filled
+from its surroundings.
 
 References
 ----------
 .. [1] S. K. Nayar, Y. Nakagawa, "Shape from focus", IEEE TPAMI 16(8) (1994) 824-831.
 .. [2] Z. Ma, K. He, Y. Wei, J. Sun, E. Wu, "Constant time weighted median filtering for stereo
    matching and beyond", ICCV (2013) 49-56 (the weighted median of a label map by histograms).
-.. [3] H. Knutsson, C.-F. Westin, "Normalized and differential convolution", CVPR (1993) 515-523
+.. [3] H. Hirschmuller, "Stereo processing by semiglobal matching and mutual information",
+   IEEE TPAMI 30(2) (2008) 328-341 (speckle filtering of a disparity map).
+.. [4] H. Knutsson, C.-F. Westin, "Normalized and differential convolution", CVPR (1993) 515-523
    (a signal averaged under a confidence).
 """
 
@@ -29,7 +36,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from gacn.fusion.flat import FLAT_FACTOR, LAPLACIAN_GAIN
+from gacn.fusion.flat import FLAT_FACTOR, LAPLACIAN_GAIN, fill_from
 
 #: The lead of the best frame over the second-best (in units of the flat threshold of
 #: :func:`gacn.fusion.flat.flat_mask`) at which a pixel's depth weighs fully.
@@ -40,6 +47,9 @@ FULL_MARGIN = 10.0
 KEEP_MARGIN = 3.0
 #: Departing regions of fewer pixels than this are speckle, and follow the median.
 DEPART_AREA = 32
+#: Regions of one depth smaller than this share of the map are speckle (:func:`remove_speckles`):
+#: 340 pixels of the microscope sweep, 630 of the pcb stack, 4800 of a 24 MP photo.
+SPECKLE_SHARE = 2e-4
 #: Side (pixels) of a cell of the grid the median is computed on (the fewest: larger images and
 #: longer stacks get larger cells, :data:`HISTOGRAM_ENTRIES`).
 CELL = 4
@@ -204,4 +214,48 @@ def regularise_depth(index: np.ndarray, weight: np.ndarray, jump: int = 1) -> np
     within = (highest - lowest >= jump) & (index >= lowest - 0.5) & (index <= highest + 0.5)
     out = np.rint(median).astype(index.dtype)
     np.copyto(out, index, where=depart | within)
+    return out
+
+
+def remove_speckles(depth: np.ndarray, jump: int = 1) -> np.ndarray:
+    """A depth map without small islands: regions of one depth under :data:`SPECKLE_SHARE` of
+    the map filled from their surroundings.
+
+    A region is a connected set of pixels whose neighbours differ by at most ``jump // 2``
+    frames (less than half a focus boundary: a sloping surface is one region, however large).
+    Regions smaller than :data:`SPECKLE_SHARE` of the map (at least :data:`DEPART_AREA` pixels)
+    are speckle: isolated picks of a far frame that no real surface explains. They take the
+    smooth interpolation of the depth around them (:func:`gacn.fusion.flat.fill_from`).
+
+    Parameters
+    ----------
+    depth : ndarray
+        uint16 (H, W): a frame index per pixel.
+    jump : int
+        Smallest change of index that is a focus boundary
+        (:func:`gacn.fusion.cascade.depth_jump`).
+
+    Returns
+    -------
+    ndarray
+        uint16 (H, W); ``depth`` itself when it has no speckle (or more than 32767 frames).
+
+    Examples
+    --------
+    >>> depth = np.full((200, 200), 20, np.uint16); depth[:, 100:] = 40   # two surfaces
+    >>> depth[50:54, 30:34] = 60; depth[150:152, 150:160] = 3             # two specks
+    >>> out = remove_speckles(depth, jump=6)
+    >>> sorted(np.unique(out).tolist()), int(out[51, 31]), int(out[151, 155])
+    ([20, 40], 20, 40)
+    """
+    if depth.size == 0 or int(depth.max()) >= np.iinfo(np.int16).max:
+        return depth
+    labels = depth.astype(np.int16)
+    area = max(DEPART_AREA, round(SPECKLE_SHARE * depth.size))
+    cv2.filterSpeckles(labels, -1, area, jump // 2)
+    speck = labels == -1
+    if not speck.any() or speck.all():
+        return depth
+    out = depth.copy()
+    np.copyto(out, np.rint(fill_from(depth.astype(np.float32), ~speck)).astype(depth.dtype), where=speck)
     return out
