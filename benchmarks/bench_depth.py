@@ -3,7 +3,8 @@
 For each stack of the shared data (``microscope_v4``, 65 frames; ``pcb``, 7 frames) the fast
 path runs twice in one process: ``fill_flat=False`` (before: every pixel decided by its own
 focus measure) and the default (after: flat areas decided from their surroundings, then the
-depth map regularised by :func:`gacn.fusion.depth.regularise_depth`). Printed per run, for the
+depth map regularised by :func:`gacn.fusion.depth.regularise_depth` and rid of small islands by
+:func:`gacn.fusion.depth.remove_speckles`). Printed per run, for the
 depth map (``depth_map``): the share of pixels whose index differs from the 9x9 median of the
 index (isolated speckle)
 
@@ -14,7 +15,9 @@ index (isolated speckle)
 * over the flat background of the previous benchmark (``conf 0``: the pixels the default
   decided from their surroundings, confidence 0),
 
-the share of both backgrounds, the seconds of the whole fusion and of the regularisation alone.
+the share of both backgrounds, the seconds of the whole fusion, of the regularisation alone
+(``reg s``, :func:`gacn.fusion.depth.regularise_depth`) and of the speckle removal (``spk s``,
+:func:`gacn.fusion.depth.remove_speckles`).
 With ``--figure``, the colourised depth maps (before | after, one row per stack) are written there.
 
 Usage: python benchmarks/bench_depth.py [--data ../shared/data] [--figure docs/depth_maps.jpg]
@@ -61,13 +64,13 @@ def low_texture(image: np.ndarray) -> np.ndarray:
     return texture < np.quantile(texture, BACKGROUND_SHARE)
 
 
-def timed_regularise(seconds: list[float]):
-    """:func:`gacn.fusion.depth.regularise_depth`, appending the seconds of each call to ``seconds``."""
-    regularise = cascade.regularise_depth
+def timed(name: str, seconds: list[float]):
+    """``cascade``'s function ``name``, appending the seconds of each call to ``seconds``."""
+    function = getattr(cascade, name)
 
     def wrapper(*args, **kwargs):
         start = time.perf_counter()
-        out = regularise(*args, **kwargs)
+        out = function(*args, **kwargs)
         seconds.append(time.perf_counter() - start)
         return out
 
@@ -81,9 +84,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     seconds: list[float] = []
-    cascade.regularise_depth = timed_regularise(seconds)
+    speckle_seconds: list[float] = []
+    cascade.regularise_depth = timed("regularise_depth", seconds)
+    cascade.remove_speckles = timed("remove_speckles", speckle_seconds)
     rows = []
-    print(f"{'stack':15}{'run':8}{'speckle':>9}{'low tex':>9}{'conf 0':>9}{'low':>6}{'c0':>7}{'s':>7}{'reg s':>7}")
+    print(f"{'stack':15}{'run':8}{'speckle':>9}{'low tex':>9}{'conf 0':>9}{'low':>6}{'c0':>7}{'s':>7}{'reg s':>7}{'spk s':>7}")
     for name in STACKS:
         folder = Path(args.data) / "stacks" / name
         files = sorted(p for p in folder.glob("*.jpg") if p.stem != "expected")
@@ -98,7 +103,7 @@ def main() -> None:
         low, flat = low_texture(results["before"].image), results["after"].confidence == 0
         maps = {run: result.depth_map for run, result in results.items()}
         for run, index in maps.items():
-            reg = f"{seconds[-1]:7.2f}" if run == "after" else ""
+            reg = f"{seconds[-1]:7.2f}{speckle_seconds[-1]:7.2f}" if run == "after" else ""
             print(f"{name:15}{run:8}{speckle(index):9.4f}{speckle(index, low):9.4f}{speckle(index, flat):9.4f}"
                   f"{low.mean():6.2f}{flat.mean():7.3f}{took[run]:7.1f}{reg}", flush=True)
         rows.append(np.hstack([index_preview(index, len(files)) for index in maps.values()]))

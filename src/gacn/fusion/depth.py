@@ -222,7 +222,8 @@ def remove_speckles(depth: np.ndarray, jump: int = 1) -> np.ndarray:
     the map filled from their surroundings.
 
     A region is a connected set of pixels whose neighbours differ by at most ``jump // 2``
-    frames (less than half a focus boundary: a sloping surface is one region, however large).
+    frames, and at least one (less than half a focus boundary: a sloping surface is one region,
+    however steep its steps of one frame).
     Regions smaller than :data:`SPECKLE_SHARE` of the map (at least :data:`DEPART_AREA` pixels)
     are speckle: isolated picks of a far frame that no real surface explains. They take the
     smooth interpolation of the depth around them (:func:`gacn.fusion.flat.fill_from`).
@@ -252,7 +253,7 @@ def remove_speckles(depth: np.ndarray, jump: int = 1) -> np.ndarray:
         return depth
     labels = depth.astype(np.int16)
     area = max(DEPART_AREA, round(SPECKLE_SHARE * depth.size))
-    cv2.filterSpeckles(labels, -1, area, jump // 2)
+    cv2.filterSpeckles(labels, -1, area, max(1, jump // 2))
     speck = labels == -1
     if not speck.any() or speck.all():
         return depth
