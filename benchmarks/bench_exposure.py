@@ -17,8 +17,8 @@ Methods:
 
 ``--consistency`` prints instead how much each pair's flat pixels agree on one gain
 (:func:`gacn.fusion.exposure.agreement`; gains under 8 % are applied only above
-:data:`gacn.fusion.exposure.CONSISTENCY`): on the unshifted real sets, which share one
-exposure, and on the Lytro pairs under each shift.
+:data:`gacn.fusion.exposure.CONSISTENCY`): on the Lytro pairs under each shift, on the other
+sets (every frame against the first), and on the frames of the two real stacks against their first.
 
 ``--crops PATH`` writes a figure: for the 2 pairs with the worst ratio under ``before`` at
 source 1 gain 0.65, a crop around the blotchiest flat area (the window with the most fused
@@ -49,6 +49,7 @@ from gacn import metrics
 from gacn.baselines import enfuse_available, enfuse_fusion
 from gacn.evaluation.datasets import apply_gain, load_dataset
 from gacn.fusion.exposure import CONSISTENCY, agreement
+from gacn.io import read_image
 from gacn.metrics.seams import flat_mask, gradient_magnitude
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,6 +74,9 @@ METHODS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "enfuse": lambda a, b: enfuse_fusion(a, b).image,
     "faithful": lambda a, b: gacn.fuse([a, b], method="gacn").image,
 }
+
+#: The real focus stacks of the shared data whose frames ``--consistency`` compares.
+STACKS = ("microscope_v4", "pcb")
 
 #: The shift and method whose worst pairs the crops show, and the panels' methods.
 CROP_SHIFT, CROP_RANK_BY, CROP_PANELS = "s1x0.65", "before", ("before", "after", "enfuse")
@@ -138,16 +142,22 @@ def summary(values: dict[str, float]) -> tuple[float, float, str, int]:
 
 
 def print_consistency(data: str, items: list, shifts: list[str]) -> None:
-    """Per set (every frame against the first) and per shift of the Lytro pairs: the largest, the
-    median and the smallest gain agreement, and how many frames exceed :data:`CONSISTENCY`."""
+    """Per set (every frame against the first; the real stacks' frames against their first) and
+    per shift of the Lytro pairs: the largest, the median and the smallest gain agreement, and
+    how many frames exceed :data:`CONSISTENCY`."""
     sets = {name: [(it.sources[0], s) for it in load_dataset(name, data).items for s in it.sources[1:]]
             for name in ("triples", "halo", "defocus", "classic")}
+    for stack in STACKS:
+        files = sorted(p for p in (Path(data) / "stacks" / stack).glob("*.jpg") if p.stem != "expected")
+        if files:
+            first = read_image(files[0])
+            sets[f"stack {stack}"] = [(first, read_image(f)) for f in files[1:]]
     rows = {f"lytro {shift}": [tuple(shifted(it.sources, shift)) for it in items] for shift in shifts}
     print(f"Gain agreement of the flat pixels (applied under 8 % only above {CONSISTENCY})\n")
-    print(f"{'frames':16} {'count':>5} {'largest':>8} {'median':>8} {'smallest':>8} {'above':>6}")
+    print(f"{'frames':20} {'count':>5} {'largest':>8} {'median':>8} {'smallest':>8} {'above':>6}")
     for name, pairs in {**rows, **sets}.items():
         values = [agreement(a, b) for a, b in pairs]
-        print(f"{name:16} {len(values):5d} {max(values):8.2f} {statistics.median(values):8.2f} {min(values):8.2f} "
+        print(f"{name:20} {len(values):5d} {max(values):8.2f} {statistics.median(values):8.2f} {min(values):8.2f} "
               f"{sum(v > CONSISTENCY for v in values):6d}", flush=True)
 
 

@@ -166,9 +166,9 @@ class Frames:
         self.first = self.adjust(0, self.first_raw)
 
     def corrections(self) -> list[np.ndarray] | None:
-        """Each frame's exposure correction, as :func:`gacn.fusion.exposure.apply_exposure`
-        applies it (a small one to the low frequencies only): gain 1 and offset 0 for a frame that
-        was not loaded matched; None before :meth:`match_exposure`."""
+        """Each frame's exposure correction as applied (:func:`gacn.fusion.exposure.apply_exposure`;
+        the estimate is already the identity where no correction is warranted): gain 1 and offset
+        0 also for a frame that was not loaded matched; None before :meth:`match_exposure`."""
         if self.reference is None:
             return None
         identity = np.tile(IDENTITY, (self.reference.shape[2], 1))

@@ -48,7 +48,8 @@ class FusionResult:
         uint16 (H, W): ``index_map`` as a height map. In a stack of the fast path, where the
         focus measure does not single out a frame (flat or faintly textured areas), the index
         follows the decisive pixels around (:func:`gacn.fusion.depth.regularise_depth`) instead
-        of the noise; elsewhere, and for pairs, it is ``index_map``.
+        of the noise, and small islands of one depth are filled from around them
+        (:func:`gacn.fusion.depth.remove_speckles`); elsewhere, and for pairs, it is ``index_map``.
 
     For more than two sources (see :func:`gacn.fusion.stack.fuse_stack`), ``decision_map`` is
     the weight of the source in ``index_map`` in the blend and ``raw_decision_map`` the index
