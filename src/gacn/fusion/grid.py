@@ -25,20 +25,26 @@ HALO = 32
 #: the largest bounds the memory of one tile's activity maps (64 channels).
 TILE_SIDES = (64, 128, 256)
 
-#: glibc ``mallopt`` parameters and the size from which allocations get their own mapping.
+#: glibc ``mallopt`` parameters and the size from which allocations get their own mapping:
+#: 32 MB, glibc's own ceiling for its dynamic threshold (``benchmarks/bench_heap.py``; against
+#: 4 MB, the microscope pair took 4.99 s instead of 7.5 s at 731 MB instead of 637 MB).
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD = 4 << 20
+MMAP_THRESHOLD = 32 << 20
 
 
 @functools.cache
 def bound_heap_growth() -> bool:
-    """Make glibc serve allocations of 4 MB and more with their own mappings (once per process).
+    """Fix glibc's mmap threshold at :data:`MMAP_THRESHOLD` (once per process).
 
     glibc raises its mmap threshold after big blocks are freed, so the feature maps of later
     tiles come from the heap, which then fragments and keeps growing: on a 1600x1200 pair the
-    peak RSS was 989 MB with the default and 646 MB with a fixed 4 MB threshold. The setting
-    only changes where big blocks live; elsewhere than glibc this does nothing.
+    peak RSS was 989 MB with the default and 646 MB with a fixed 4 MB threshold. A low threshold
+    costs time, though: every block over it is fresh memory, paid for in page faults when first
+    written, and a fusion allocates many (the network's activity maps of each tile, the
+    full-size maps). With 32 MB, the blocks a fusion reuses come from the heap, and the heap
+    stays bounded: ``benchmarks/bench_heap.py`` measures both. The setting only changes where
+    big blocks live; elsewhere than glibc this does nothing.
 
     Returns
     -------
