@@ -32,7 +32,7 @@ __version__ = "0.1.0"
 #: ``gacn --help`` do not import torch and the model (about 1 s).
 _LAZY = {"FusionResult": "gacn.fusion.result", "STRATEGIES": "gacn.fusion.stack", "METHODS": "gacn.fusion.stack"}
 #: The defaults of :func:`fuse`: ``gacn.fusion.stack.DEFAULT_METHOD``, ``DEFAULT_STRATEGY`` and
-#: ``gacn.fusion.tiling.TILE``, spelled out here for the lazy import (a test keeps them equal).
+#: ``gacn.fusion.grid.TILE``, spelled out here for the lazy import (a test keeps them equal).
 DEFAULT_METHOD = "fast"
 DEFAULT_STRATEGY = "running"
 TILE = 256

@@ -28,7 +28,7 @@ import numpy as np
 
 from gacn.fusion.blend import bounding_box, clean_index
 from gacn.fusion.depth import depth_weight, regularise_depth, remove_speckles
-from gacn.fusion.flat import fill_from, flat_mask, noise_sigma
+from gacn.fusion.flat import fill_index, flat_mask, noise_sigma
 from gacn.fusion.frames import Prefetch
 from gacn.fusion.grid import cover_area, trim_to_budget
 from gacn.fusion.measure import Candidates, focus_measure
@@ -174,7 +174,7 @@ def decide_stack(load_network: Callable[[], GACN], n_frames: int, gray_of: Calla
        the refiner (:func:`gacn.fusion.decide.decide`).
     4. With ``fill_flat``, where no frame has more texture than noise
        (:func:`gacn.fusion.flat.flat_mask`), a stack's index is interpolated from the decisions
-       around (:func:`gacn.fusion.flat.fill_from`) instead of left to the noise, and the network
+       around (:func:`gacn.fusion.flat.fill_index`) instead of left to the noise, and the network
        is not asked there; a pair keeps the network's choice there (it decides from the context
        around; low-passing it into a smooth mixture cost 0.003 of Q_G and 0.005 of Q_CB on the
        Lytro pairs), and its exposure matching removes the blotches. The confidence there is 0.
@@ -295,18 +295,18 @@ def decide_stack(load_network: Callable[[], GACN], n_frames: int, gray_of: Calla
         forced = lost0 != lost1  # a clipped highlight has no detail: the other frame's pixel is better
         np.copyto(decision, lost1.astype(np.float32), where=forced)  # 1: frame 0, where frame 1 lost it
         np.copyto(index, lost0.astype(index.dtype), where=forced)
-    if not pair and flat.any() and not flat.all():  # a pair keeps the network's choice from the context
-        np.copyto(index, np.rint(fill_from(index.astype(np.float32), ~flat)).astype(index.dtype), where=flat)
+    if not pair:  # a pair keeps the network's choice from the context
+        fill_index(index, flat)
     confidence[flat] = 0.0
     depth = None
     if weight is not None:
         weight[network] = 255  # the network's choice is the best depth there is
         weight[flat] = 0
-        depth = regularise_depth(index, weight, depth_jump(n_frames))
+        jump = depth_jump(n_frames)
+        depth = regularise_depth(index, weight, jump)
         np.copyto(depth, index, where=network)
-        if flat.any() and not flat.all():  # flat areas follow the regularised surroundings, as the index did
-            np.copyto(depth, np.rint(fill_from(depth.astype(np.float32), ~flat)).astype(depth.dtype), where=flat)
-        depth = remove_speckles(depth, depth_jump(n_frames))
+        fill_index(depth, flat)  # flat areas follow the regularised surroundings, as the index did
+        depth = remove_speckles(depth, jump)
     return {"index": index, "measured": measured, "depth": depth, "confidence": confidence,
             "share": computed / index.size, "decision": decision, "raw": raw, "network": network, "flat": flat}
 

@@ -91,7 +91,7 @@ def decide(model: GACN, x: np.ndarray, y: np.ndarray, cheap: np.ndarray, mask: n
         return decision, raw, 0.0
     tiles = cover(mask)
     _network_tiles(model, x, y, mask, raw, tiles)
-    share = sum((t.py1 - t.py0) * (t.px1 - t.px0) for t in tiles) / float(mask.size)
+    share = sum(t.area for t in tiles) / float(mask.size)
     dev = next(model.parameters()).device
     to_t = lambda arr: torch.from_numpy(np.ascontiguousarray(arr))[None, None].to(dev)  # noqa: E731
     h, w = mask.shape

@@ -36,7 +36,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from gacn.fusion.flat import FLAT_FACTOR, LAPLACIAN_GAIN, fill_from
+from gacn.fusion.flat import FLAT_FACTOR, LAPLACIAN_GAIN, fill_index
 
 #: The lead of the best frame over the second-best (in units of the flat threshold of
 #: :func:`gacn.fusion.flat.flat_mask`) at which a pixel's depth weighs fully.
@@ -226,15 +226,14 @@ def remove_speckles(depth: np.ndarray, jump: int = 1) -> np.ndarray:
     however steep its steps of one frame).
     Regions smaller than :data:`SPECKLE_SHARE` of the map (at least :data:`DEPART_AREA` pixels)
     are speckle: isolated picks of a far frame that no real surface explains. They take the
-    smooth interpolation of the depth around them (:func:`gacn.fusion.flat.fill_from`).
+    smooth interpolation of the depth around them (:func:`gacn.fusion.flat.fill_index`).
 
     Parameters
     ----------
     depth : ndarray
-        uint16 (H, W): a frame index per pixel.
+        uint16 (H, W): a depth map (:func:`regularise_depth`).
     jump : int
-        Smallest change of index that is a focus boundary
-        (:func:`gacn.fusion.cascade.depth_jump`).
+        As for :func:`regularise_depth`.
 
     Returns
     -------
@@ -258,5 +257,5 @@ def remove_speckles(depth: np.ndarray, jump: int = 1) -> np.ndarray:
     if not speck.any() or speck.all():
         return depth
     out = depth.copy()
-    np.copyto(out, np.rint(fill_from(depth.astype(np.float32), ~speck)).astype(depth.dtype), where=speck)
+    fill_index(out, speck)
     return out

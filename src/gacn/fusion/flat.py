@@ -176,3 +176,20 @@ def fill_from(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     band = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)[top:bottom] if step > 1 else coarse[top:bottom]
     np.copyto(out[top:bottom], band, where=unknown[top:bottom])
     return out
+
+
+def fill_index(index: np.ndarray, unknown: np.ndarray) -> None:
+    """Replace, in place, the ``unknown`` pixels of an integer map (a frame index per pixel) by
+    the rounded smooth interpolation of the others (:func:`fill_from`). Nothing changes when no
+    pixel, or every pixel, is unknown.
+
+    Examples
+    --------
+    >>> index = np.zeros((8, 32), np.uint16); index[:, 24:] = 4
+    >>> unknown = np.zeros((8, 32), bool); unknown[:, 4:28] = True
+    >>> fill_index(index, unknown); index[4, ::4].tolist()
+    [0, 0, 0, 2, 3, 3, 4, 4]
+    """
+    if unknown.any() and not unknown.all():
+        filled = np.rint(fill_from(index.astype(np.float32), ~unknown)).astype(index.dtype)
+        np.copyto(index, filled, where=unknown)
