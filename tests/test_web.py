@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,6 +21,7 @@ import cv2
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import gacn
@@ -56,9 +59,18 @@ def root(tmp_path: Path, pair: list[np.ndarray]) -> Path:
     return base
 
 
+#: Where the test clients say they talk to (the app's default port).
+BASE = "http://127.0.0.1:8765"
+
+
+def trusted(app: FastAPI) -> TestClient:
+    """A test client that talks to ``app`` as a script given its token does."""
+    return TestClient(app, base_url=BASE, headers={"X-Gacn-Token": app.state.token})
+
+
 @pytest.fixture
 def client(root: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(root, max_upload_mb=1)) as c:
+    with trusted(create_app(root, max_upload_mb=1)) as c:
         yield c
 
 
@@ -332,19 +344,26 @@ def test_folder_jail(client: TestClient, root: Path) -> None:
                "/etc", "stack/z_link.png"]
     for path in outside:
         assert client.get("/api/browse", params={"path": path}).status_code in (403, 404), path
+    for query in ("%2e%2e", "stack%2f%2e%2e%2f%2e%2e%2foutside", "%2E%2E/outside", "%252e%252e"):
+        r = client.get(f"/api/browse?path={query}")  # decoded once: '..' is refused, '%2e%2e' is just a name
+        assert r.status_code in (403, 404) and "secret.png" not in r.text, query
     job = new_job(client)
-    for path in ("..", "escape", str(root.parent / "outside")):
+    for path in ("..", "escape", str(root.parent / "outside"), "%2e%2e", "stack/%2e%2e/%2e%2e/outside"):
         r = client.post(f"/api/jobs/{job}/folder", json={"path": path})
-        assert r.status_code == 403, path
+        assert r.status_code in (403, 404), path
+    assert client.get(f"/api/jobs/{job}").json()["frames"] == []
     assert client.post(f"/api/jobs/{job}/folder", json={"path": "nope"}).status_code == 404
     assert client.post(f"/api/jobs/{job}/folder", json={"path": "empty"}).status_code == 400
     r = client.post(f"/api/jobs/{job}/folder", json={"path": "stack"})
     assert [f["name"] for f in r.json()["frames"]] == ["f1.png", "f2.png"]
     assert client.post(f"/api/jobs/{job}/fuse", json={"options": {}}).status_code == 200
     assert wait(client, job)["state"] == "done"
-    for folder in ("..", "escape", "/tmp"):
+    for folder in ("..", "escape", "/tmp", str(root.parent / "outside"), "stack/../../outside"):
         r = client.post(f"/api/jobs/{job}/save", json={"folder": folder, "stem": "out"})
         assert r.status_code == 403, folder
+    for folder in ("%2e%2e", "%2e%2e/outside", "escape%2f"):
+        r = client.post(f"/api/jobs/{job}/save", json={"folder": folder, "stem": "out"})
+        assert r.status_code == 404, folder  # never decoded: a folder of that name, which does not exist
     assert client.post(f"/api/jobs/{job}/save", json={"folder": "", "stem": "../out"}).status_code == 422
     r = client.post(f"/api/jobs/{job}/save", json={"folder": "empty", "stem": "out", "ext": "jpg"})
     assert r.status_code == 200 and sorted(os.listdir(root / "empty")) == [
@@ -355,7 +374,7 @@ def test_folder_jail(client: TestClient, root: Path) -> None:
 
 
 def test_no_root_means_no_folders(pair: list[np.ndarray]) -> None:
-    with TestClient(create_app()) as c:
+    with trusted(create_app()) as c:
         assert c.get("/api/config").json()["root"] is False
         assert c.get("/api/browse").status_code == 404
         job = new_job(c)
@@ -381,7 +400,7 @@ def test_two_jobs_queue_and_both_finish_cancel_and_delete(client: TestClient, pa
 
 
 def test_server_stop_removes_temporary_files(pair: list[np.ndarray]) -> None:
-    with TestClient(create_app()) as c:
+    with trusted(create_app()) as c:
         job = fused_job(c, pair)
         folder = c.app.state.store.folder
         assert (folder / job).is_dir()
@@ -402,16 +421,26 @@ def test_gacn_serve_command(tmp_path: Path) -> None:
     server = subprocess.Popen([sys.executable, "-m", "gacn", "serve", "--port", str(port), "--root", str(tmp_path)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        assert server.stdout.readline().strip() == f"gacn web app on http://127.0.0.1:{port}/ (Ctrl-C to stop)"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/config", timeout=5) as r:
-                    assert json.load(r)["root"] is True
-                break
-            except urllib.error.URLError:
-                assert time.monotonic() < deadline, server.stderr.read()
-                time.sleep(0.1)
+        printed = re.fullmatch(rf"gacn web app on (http://127\.0\.0\.1:{port}/\?token=([\w-]{{43}})) \(Ctrl-C to stop\)",
+                               server.stdout.readline().strip())
+        assert printed, "the address with a 256-bit token"
+        token = printed[2]
+        assert json.load(wait_for_server(f"http://127.0.0.1:{port}/api/config", token, server))["root"] is True
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/config", timeout=5)
+        assert refused.value.code == 401
     finally:
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=30) == 0
+
+
+def wait_for_server(url: str, token: str, server: subprocess.Popen) -> http.client.HTTPResponse:
+    """The answer of a just started ``gacn serve`` to a GET of ``url`` with ``token``, once it listens."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return urllib.request.urlopen(urllib.request.Request(url, headers={"X-Gacn-Token": token}), timeout=5)
+        except urllib.error.URLError as exc:
+            assert not isinstance(exc, urllib.error.HTTPError), exc
+            assert time.monotonic() < deadline, server.stderr.read()
+            time.sleep(0.1)

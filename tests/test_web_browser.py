@@ -22,11 +22,12 @@ import cv2
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from fastapi import FastAPI
 from PIL import Image
 
 from gacn.fusion.synthetic import make_stack
 from gacn.io import read_image
-from gacn.web import create_app
+from gacn.web import address, create_app
 
 CHROMIUM = Path(os.environ.get("GACN_CHROMIUM", "/usr/bin/chromium"))
 REQUIRED = os.environ.get("GACN_REQUIRE_BROWSER") == "1"
@@ -51,30 +52,43 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@contextmanager
-def serving(root: Path | None) -> Iterator[str]:
-    """The web app served by uvicorn on a free loopback port, in a thread; its address."""
-    import uvicorn
-
+def free_port() -> int:
+    """A TCP port nothing listens on, on the loopback interface."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(create_app(root), host="127.0.0.1", port=port, log_level="warning"))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serving(root: Path | None) -> Iterator[tuple[str, FastAPI]]:
+    """The web app served by uvicorn on a free loopback port, in a thread: the address ``gacn serve``
+    prints for it (with its token), and the app."""
+    import uvicorn
+
+    port = free_port()
+    app = create_app(root, port=port)
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not uv.started:
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    yield address("127.0.0.1", port, app.state.token), app
     uv.should_exit = True
     thread.join(timeout=20)
 
 
 @pytest.fixture(scope="module")
-def server(root: Path) -> Iterator[str]:
-    with serving(root) as url:
-        yield url
+def served(root: Path) -> Iterator[tuple[str, FastAPI]]:
+    with serving(root) as address_and_app:
+        yield address_and_app
+
+
+@pytest.fixture(scope="module")
+def server(served: tuple[str, FastAPI]) -> str:
+    """The printed address of the module's server: pages open it as a user does."""
+    return served[0]
 
 
 @pytest.fixture(scope="module")
@@ -273,7 +287,7 @@ def test_screenshots(browser: Any) -> None:
     lytro = [SHARED / "pairs" / "lytro" / f"lytro_05_{k}.png" for k in (1, 2)]
     if not pcb or not all(p.is_file() for p in lytro):
         pytest.skip(f"shared data not found under {SHARED}")
-    with serving(SHARED / "stacks") as url:
+    with serving(SHARED / "stacks") as (url, _):
         times = _screenshot(browser, url, pcb, out / "web_pcb.png", overlay="depth")
         print(f"pcb stack ({len(pcb)} frames): " + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()))
         _screenshot(browser, url, lytro, out / "web_lytro.png")

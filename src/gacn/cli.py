@@ -262,13 +262,17 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on; not 127.0.0.1 exposes the app.")]
     = "127.0.0.1",
     max_upload_mb: Annotated[int, typer.Option("--max-upload-mb", help="Largest upload per file.")] = 1024,
+    token: Annotated[str | None, typer.Option(
+        "--token", envvar="GACN_TOKEN",
+        help="Secret every request must carry, for scripts (default: a random one per launch, in the printed "
+             "address).")] = None,
 ) -> None:
     """Start the local web app: load a stack, fuse, inspect the maps, retouch and save in the browser."""
     from gacn.web import serve as run_server
 
     if root is not None and not root.is_dir():
         raise InputError(f"--root {root}: no such folder")
-    run_server(host=host, port=port, root=root, open_browser=open_browser, max_upload_mb=max_upload_mb)
+    run_server(host=host, port=port, root=root, open_browser=open_browser, max_upload_mb=max_upload_mb, token=token)
 
 
 @app.command("export-onnx")

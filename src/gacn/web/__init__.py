@@ -3,7 +3,8 @@
 The server (:mod:`gacn.web.app`) is a FastAPI app run by uvicorn; the page and its assets
 (OpenSeadragon included) ship in ``gacn/web/static``, so it works without internet access.
 Fusion goes through :func:`gacn.fuse` in one worker thread (:mod:`gacn.web.jobs`); retouching
-is :mod:`gacn.web.retouch`.
+is :mod:`gacn.web.retouch`. Each launch has a secret token, in the address ``serve`` prints;
+without it, or from another host name or origin, nothing is answered (:mod:`gacn.web.guard`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import webbrowser
 from pathlib import Path
 
 from gacn.web.app import MAX_UPLOAD_MB, create_app
+from gacn.web.guard import WILDCARDS, allowed_hosts, host_name
 
-__all__ = ["create_app", "serve"]
+__all__ = ["address", "create_app", "serve"]
 
 
 def is_loopback(host: str) -> bool:
@@ -35,9 +37,20 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def address(host: str, port: int, token: str) -> str:
+    """The address that opens the app: on this machine, with the launch's token.
+
+    Examples
+    --------
+    >>> address("127.0.0.1", 8765, "s3cret-token"), address("::1", 80, "s3cret-token")
+    ('http://127.0.0.1:8765/?token=s3cret-token', 'http://[::1]:80/?token=s3cret-token')
+    """
+    return f"http://{'127.0.0.1' if host in WILDCARDS else host_name(host)}:{port}/?token={token}"
+
+
 def serve(host: str = "127.0.0.1", port: int = 8765, root: Path | None = None, open_browser: bool = False,
-          max_upload_mb: int = MAX_UPLOAD_MB) -> None:
-    """Run the web app until interrupted; print its address (and open it in a browser with ``open_browser``).
+          max_upload_mb: int = MAX_UPLOAD_MB, token: str | None = None) -> None:
+    """Run the web app until interrupted; print its address with the token (and open it with ``open_browser``).
 
     Parameters
     ----------
@@ -51,14 +64,23 @@ def serve(host: str = "127.0.0.1", port: int = 8765, root: Path | None = None, o
         Open the page in the default browser once the server listens.
     max_upload_mb : int
         Largest upload per file, in megabytes.
+    token : str, optional
+        The secret requests must carry (default: a random one for this launch).
+
+    Raises
+    ------
+    InputError
+        For a ``token`` that cannot be a secret.
     """
     import uvicorn
 
-    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/"
+    app = create_app(root, max_upload_mb, token=token, host=host, port=port)
+    url = address(host, port, app.state.token)
     if not is_loopback(host):
-        print(f"gacn: warning: listening on {host}: anyone who can reach this machine can use the app"
-              + (f" and read {root}" if root else ""), file=sys.stderr)
+        print(f"gacn: warning: listening on {host}: anyone who can reach this machine and has the token can use "
+              f"the app{f' and read {root}' if root else ''}; the token, Host and Origin checks stay on "
+              f"(Host accepted: {', '.join(sorted(allowed_hosts(host, port)))})", file=sys.stderr)
     print(f"gacn web app on {url} (Ctrl-C to stop)", flush=True)
     if open_browser:
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
-    uvicorn.run(create_app(root, max_upload_mb), host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -3,6 +3,8 @@
 Every route under ``/api`` answers JSON (or an image); a problem the user caused is a 4xx with
 a ``detail`` message the page shows, and never stops the server. Paths under ``--root`` go
 through :func:`jailed`, so nothing outside the root folder can be listed, read or written.
+Every request, the page's and its static files' included, first passes
+:class:`gacn.web.guard.Guard`: the right ``Host``, the server's own origin, the launch's token.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Body, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -25,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from gacn.fusion.blend import index_file, index_preview
 from gacn.fusion.frames import IMAGE_SUFFIXES
 from gacn.io import InputError, write_image
+from gacn.web.guard import Guard, allowed_hosts, check_token, new_token, require_json
 from gacn.web.jobs import Job, JobStore, Result, fuse_options
 from gacn.web.retouch import Stroke
 from gacn.web.tiles import encode_jpeg
@@ -88,7 +91,8 @@ def folder_images(root: Path, folder: Path) -> list[Path]:
                   if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and p.resolve().is_relative_to(root))
 
 
-def create_app(root: Path | None = None, max_upload_mb: int = MAX_UPLOAD_MB) -> FastAPI:
+def create_app(root: Path | None = None, max_upload_mb: int = MAX_UPLOAD_MB, *, token: str | None = None,
+               host: str = "127.0.0.1", port: int = 8765) -> FastAPI:
     """The web app: page, static assets and API, with its job store (closed when the app stops).
 
     Parameters
@@ -97,8 +101,19 @@ def create_app(root: Path | None = None, max_upload_mb: int = MAX_UPLOAD_MB) -> 
         Folder whose sub-folders the page may pick stacks from and save results into.
     max_upload_mb : int
         Largest upload per file, in megabytes.
+    token : str, optional
+        The secret every request must carry (default: a random one, in ``app.state.token``).
+    host, port : str, int
+        Where the server listens: requests for another ``Host`` than these (or a loopback
+        name with this port) are refused.
+
+    Raises
+    ------
+    InputError
+        For a ``token`` that cannot be a secret (see :func:`gacn.web.guard.check_token`).
     """
     root = None if root is None else Path(root).resolve()
+    token = new_token() if token is None else check_token(token)
     store = JobStore()
 
     @asynccontextmanager
@@ -107,8 +122,10 @@ def create_app(root: Path | None = None, max_upload_mb: int = MAX_UPLOAD_MB) -> 
         store.close()
 
     app = FastAPI(title="gacn", lifespan=lifespan)
-    app.state.store = store
+    app.state.store, app.state.token = store, token
+    app.add_middleware(Guard, token=token, hosts=allowed_hosts(host, port), cookie=f"gacn-token-{port}")
     api = APIRouter(prefix="/api")
+    json_body = [Depends(require_json)]
 
     @app.exception_handler(InputError)
     async def input_error(_: Request, exc: InputError) -> JSONResponse:
@@ -181,7 +198,7 @@ def create_app(root: Path | None = None, max_upload_mb: int = MAX_UPLOAD_MB) -> 
         frame = await run_in_threadpool(store.add_frame, job, path, name, True)
         return frame.info()
 
-    @api.post("/jobs/{job_id}/folder")
+    @api.post("/jobs/{job_id}/folder", dependencies=json_body)
     def add_folder(job_id: str, path: Annotated[str, Body(embed=True)]) -> dict[str, Any]:
         """Add the images of a folder under the root (read in place, sorted by name)."""
         job = job_of(job_id)
@@ -203,14 +220,14 @@ def create_app(root: Path | None = None, max_upload_mb: int = MAX_UPLOAD_MB) -> 
             raise HTTPException(404, "no such frame")
         return FileResponse(job.folder / f"{frame_id}.thumb.jpg", media_type="image/jpeg")
 
-    @api.put("/jobs/{job_id}/order")
+    @api.put("/jobs/{job_id}/order", dependencies=json_body)
     def reorder(job_id: str, order: Annotated[list[str], Body(embed=True)]) -> dict[str, Any]:
         """Set the frames' focus order; frames left out are dropped."""
         job = job_of(job_id)
         store.reorder(job, order)
         return job.status()
 
-    @api.post("/jobs/{job_id}/fuse")
+    @api.post("/jobs/{job_id}/fuse", dependencies=json_body)
     def fuse(job_id: str, options: Annotated[dict[str, Any], Body(embed=True)]) -> dict[str, Any]:
         """Queue the stack for :func:`gacn.fuse` with ``options`` (see ``/api/config``)."""
         job = job_of(job_id)
@@ -252,7 +269,7 @@ def create_app(root: Path | None = None, max_upload_mb: int = MAX_UPLOAD_MB) -> 
         return {"strokes": [{"frame": s.frame + 1, "points": s.points, "radius": s.radius, "hardness": s.hardness}
                             for s in result.strokes]}
 
-    @api.put("/jobs/{job_id}/retouch")
+    @api.put("/jobs/{job_id}/retouch", dependencies=json_body)
     def put_retouch(job_id: str, body: RetouchIn) -> dict[str, Any]:
         """Replace the strokes and re-apply them at full resolution."""
         job = job_of(job_id)
@@ -284,7 +301,7 @@ def create_app(root: Path | None = None, max_upload_mb: int = MAX_UPLOAD_MB) -> 
         return FileResponse(path, filename=f"gacn_{kind}.{ext}",
                             background=BackgroundTask(path.unlink, missing_ok=True))
 
-    @api.post("/jobs/{job_id}/save")
+    @api.post("/jobs/{job_id}/save", dependencies=json_body)
     def save(job_id: str, body: SaveIn) -> dict[str, list[str]]:
         """Write the fused image, depth map, confidence and retouch mask into a folder under the root."""
         result = result_of(job_id)
