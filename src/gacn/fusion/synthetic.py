@@ -6,15 +6,23 @@ z_k = k / (n - 1) and every pixel is blurred by a Gaussian of sigma
 ``max_blur * |depth - z_k|`` (thin-lens defocus grows linearly with the distance to the focal
 plane). Optional focus breathing scales and shifts each frame by a known amount.
 
+:func:`make_surface_stack` makes the other kind: one continuous depth surface (no steps), never
+resized photo pixels, and depth equalised so that every frame is the sharpest one over the same
+share of the image (the kind of stack the issue's hidden test used: 6 frames, 640x427, Gaussian
+sigma 1.6 px per frame of depth distance).
+
 Examples
 --------
 >>> s = make_stack(n_frames=4, size=(48, 64))
 >>> len(s.frames), s.frames[0].shape, int(s.truth.max())
 (4, (48, 64, 3), 3)
+>>> make_surface_stack(n_frames=3, size=(40, 60)).frames[2].shape
+(40, 60, 3)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -141,6 +149,158 @@ def make_stack(
         frames.append(np.clip(np.rint(frame), 0, 255).astype(np.uint8))
         matrices.append(m.astype(np.float32))
     return SyntheticStack(frames, sharp, depth, focus, truth, matrices)
+
+
+#: Rows per band of :func:`defocus_frames` (plus :data:`_BAND_MARGIN` above and below).
+_BAND_ROWS = 256
+#: Rows beyond a band's own that its blurs read: more than the reach of cv2's Gaussian kernel at
+#: the largest blur level (4 sigma = 48 px), so bands put together equal the whole image's blur.
+_BAND_MARGIN = 64
+
+
+def defocus_frames(image: np.ndarray, sigmas: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Blur one sharp image by several per-pixel sigma maps at once: the frames of a stack.
+
+    Each output is ``_defocus(image, sigma)`` (linear interpolation between the fixed blur levels
+    :data:`_LEVELS`, as :func:`make_stack` blurs) rounded to uint8, to within a grey level of
+    float rounding; but the blurred levels are
+    computed once for all the maps and in horizontal bands, so that a 12 MP stack takes
+    seconds per frame and memory of a few bands rather than a dozen full-size float copies.
+
+    Parameters
+    ----------
+    image : ndarray
+        uint8 (H, W, 3) or (H, W) sharp image.
+    sigmas : sequence of ndarray
+        float32 (H, W) Gaussian sigma in pixels per frame (clipped to the largest level, 12).
+
+    Returns
+    -------
+    list of ndarray
+        uint8 frames, one per sigma map, shaped like ``image``.
+
+    Examples
+    --------
+    >>> img = np.zeros((8, 8), np.uint8); img[4, 4] = 255
+    >>> sharp, soft = defocus_frames(img, [np.zeros((8, 8), np.float32), np.ones((8, 8), np.float32)])
+    >>> int(sharp[4, 4]), int(soft[4, 4]) < 255
+    (255, True)
+    """
+    h = image.shape[0]
+    top = max(float(s.max()) for s in sigmas)
+    levels = [lv for lv in _LEVELS if lv <= top] + [lv for lv in _LEVELS if lv > top][:1]
+    frames = [np.empty_like(image) for _ in sigmas]
+    for y0 in range(0, h, _BAND_ROWS):
+        y1 = min(y0 + _BAND_ROWS, h)
+        a, b = max(y0 - _BAND_MARGIN, 0), min(y1 + _BAND_MARGIN, h)
+        f = image[a:b].astype(np.float32)
+        band = [np.clip(s[a:b], 0.0, _LEVELS[-1]) for s in sigmas]
+        ranges = [(float(s.min()), float(s.max())) for s in band]
+        outs = [np.zeros_like(f) for _ in sigmas]
+        blurred = f
+        for i, level in enumerate(levels):
+            if level > 0:
+                blurred = cv2.GaussianBlur(f, (0, 0), level, borderType=cv2.BORDER_REFLECT)
+            below = levels[i - 1] if i > 0 else -np.inf
+            above = levels[i + 1] if i + 1 < len(levels) else np.inf
+            for out, sigma, (low, high) in zip(outs, band, ranges):
+                if high <= below or low >= above:
+                    continue
+                # Hat weight of this level: 1 at the level, 0 at its neighbours (linear interpolation).
+                weight = 1 - np.where(sigma < level, (level - sigma) / (level - below),
+                                      (sigma - level) / (above - level))
+                np.clip(weight, 0.0, 1.0, out=weight)
+                out += (weight[..., None] if f.ndim == 3 else weight) * blurred
+        for frame, out in zip(frames, outs):
+            frame[y0:y1] = np.clip(np.rint(out[y0 - a:y0 - a + y1 - y0]), 0, 255)
+    return frames
+
+
+def surface_depth(shape: tuple[int, int], n_frames: int, seed: int = 0) -> np.ndarray:
+    """A smooth depth surface, equalised so that every frame's plane is the nearest over the same area.
+
+    A tilted plane (random direction) plus three broad Gaussian bumps or dents (random place,
+    width and height), then histogram-equalised: the depth in frame units is uniform over
+    ``-0.5 .. n_frames - 0.5``, so ``round(depth * (n_frames - 1))`` takes every index on
+    1 / n_frames of the pixels. The returned depth is in focal-range units (frame k focused at
+    k / (n_frames - 1)), hence slightly below 0 and above 1 at the two ends.
+
+    Examples
+    --------
+    >>> d = surface_depth((60, 80), 4)
+    >>> np.bincount(np.rint(d * 3).astype(int).ravel()).tolist()
+    [1200, 1200, 1200, 1200]
+    """
+    h, w = shape
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    y, x = y / max(h, w), x / max(h, w)
+    angle = rng.uniform(0.0, 2 * np.pi)
+    d = np.cos(angle) * x + np.sin(angle) * y
+    for _ in range(3):
+        cy, cx = rng.uniform(0.15, 0.85, 2) * (h / max(h, w), w / max(h, w))
+        width, height = rng.uniform(0.1, 0.25), rng.uniform(-0.6, 0.6)
+        d += height * np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * width**2))
+    order = np.argsort(d, axis=None, kind="stable")
+    rank = np.empty(d.size, np.float64)
+    rank[order] = (np.arange(d.size) + 0.5) / d.size
+    return ((rank.reshape(h, w) * n_frames - 0.5) / (n_frames - 1)).astype(np.float32)
+
+
+def make_surface_stack(
+    photo: np.ndarray | None = None,
+    n_frames: int = 6,
+    size: tuple[int, int] = (427, 640),
+    blur_per_frame: float = 1.6,
+    seed: int = 0,
+) -> SyntheticStack:
+    """A focus stack of one continuous depth surface, with every photo pixel at its own resolution.
+
+    Frame k is focused at z_k = k / (n_frames - 1) and blurs each pixel by a Gaussian of sigma
+    ``blur_per_frame * |depth - z_k| * (n_frames - 1)``: ``blur_per_frame`` px per frame of depth
+    distance (1.6 in the issue's hidden stack). The depth (:func:`surface_depth`) is smooth
+    with no steps, so the truth index changes along gentle slopes, and every frame is the
+    truth on the same share of the image. The photo is never resized: a larger one is cropped
+    at its top left, a smaller one mirrored (symmetric padding, no seams) to fill ``size``, so
+    the detail is the camera's.
+
+    Parameters
+    ----------
+    photo : ndarray, optional
+        uint8 RGB photo; scikit-image's rocket (427x640) by default.
+    n_frames : int
+        Number of frames.
+    size : tuple of int
+        (H, W) of the frames.
+    blur_per_frame : float
+        Gaussian sigma in pixels per frame spacing of depth distance.
+    seed : int
+        Seed of the depth surface.
+
+    Returns
+    -------
+    SyntheticStack
+        With identity matrices (no breathing); ``truth`` is ``round(depth * (n_frames - 1))``.
+
+    Examples
+    --------
+    >>> s = make_surface_stack(n_frames=4, size=(40, 60))
+    >>> np.bincount(s.truth.ravel()).tolist(), index_accuracy(s.truth, s)
+    ([600, 600, 600, 600], 1.0)
+    """
+    if n_frames < 2:
+        raise ValueError("a stack needs at least two frames")
+    photo = skimage.data.rocket() if photo is None else photo
+    h, w = size
+    pad = ((0, max(h - photo.shape[0], 0)), (0, max(w - photo.shape[1], 0))) + ((0, 0),) * (photo.ndim - 2)
+    sharp = np.ascontiguousarray(np.pad(photo, pad, mode="symmetric")[:h, :w])
+    depth = surface_depth((h, w), n_frames, seed)
+    focus = np.linspace(0.0, 1.0, n_frames).astype(np.float32)
+    truth = np.clip(np.rint(depth * (n_frames - 1)), 0, n_frames - 1).astype(np.uint16)
+    scale = blur_per_frame * (n_frames - 1)
+    frames = defocus_frames(sharp, [scale * np.abs(depth - z) for z in focus])
+    identity = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
+    return SyntheticStack(frames, sharp, depth, focus, truth, [identity.copy() for _ in focus])
 
 
 def texture_mask(image: np.ndarray, threshold: float = 0.02) -> np.ndarray:
