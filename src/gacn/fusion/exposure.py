@@ -11,6 +11,14 @@ the signal across the downscaled grid), away from clipping. A gain of a few perc
 only when those pixels agree on it (:func:`agreement`): a ratio of means reads that much from
 light a defocused object spills, where the frames share one exposure.
 
+Near white the per-channel model fails: clipping and a tone curve's shoulder push every channel
+of a bright surface toward 1 whatever its colour balance, so gains that differ by channel would
+tint a near-white surface (a white table turned lavender under gains of 0.67, 0.67, 0.77). A
+darkening correction therefore fades to one neutral gain over the top of the range
+(:data:`KNEE`), and a region taken from the other frame because this one clipped it gets a soft
+edge (:func:`substitute_highlights`). The reference can be the frame that gives most of the
+pixels (:func:`focus_shares`), so that the fewest pixels are rescaled.
+
 References
 ----------
 .. [1] M. Brown, D. G. Lowe, "Automatic panoramic image stitching using invariant features",
@@ -21,10 +29,13 @@ References
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import cv2
 import numpy as np
 
-from gacn.io import from_float, to_float
+from gacn.fusion.measure import focus_measure
+from gacn.io import LUMA, from_float, to_float
 
 #: Long side (pixels) of the downscaled copies the exposure is estimated on.
 ESTIMATE_SIDE = 384
@@ -64,6 +75,25 @@ NEGLIGIBLE = 0.08
 #: of the 20 over 1). At 0.5, the classic ``dsift_flower`` pair was matched by a 4 % gain that
 #: its flat pixels scatter around, and lost 1.0 of Q_M and 0.01 of Q_G for it.
 CONSISTENCY = 1.0
+
+#: The soft knee: from the first value to the second (0..1, of a pixel's largest channel), a
+#: darkening correction whose gains differ by channel fades (smoothstep) to the neutral gain
+#: (the luma-weighted mean of the gains, which keeps a grey pixel's luma), so a near-white
+#: surface that the frame did not quite clip stays neutral; it ends under the 0.98 at which
+#: :meth:`gacn.fusion.frames.Frames.lost_highlights` takes the other frame's pixel, so the two
+#: meet without a step.
+KNEE = (0.85, 0.97)
+#: The knee's weight follows a pixel's neighbourhood, not the pixel alone: its largest channel
+#: is taken as the local maximum over a disc of this radius (pixels), smoothed by a Gaussian of
+#: this sigma. Weighed pixel by pixel, a gain that moves by 0.09 over the 0.12 of the knee
+#: turned the grain of a near-white surface over (a brighter pixel got a darker blue: up to 7
+#: levels in the test of a near-white table); a weight that is smooth in space passes the grain
+#: through at the local gain. The maximum carries the weight out to the rim of a bright surface.
+KNEE_SIGMA = 2.0
+#: Gaussian sigma (pixels) of the soft edge of a substituted highlight
+#: (:func:`substitute_highlights`): the weight falls from 1 to 0 over about four sigmas outside
+#: the lost pixels.
+FEATHER = 2.0
 
 IDENTITY = np.array([1.0, 0.0])
 
@@ -218,22 +248,90 @@ def consistency(x: np.ndarray, y: np.ndarray) -> float:
     return 0.0 if median == 1.0 else float("inf")
 
 
-def apply_exposure(image: np.ndarray, params: np.ndarray) -> np.ndarray:
-    """``gain * image + offset`` per channel, clipped to the valid range, in ``image``'s dtype.
+def neutral_params(params: np.ndarray) -> np.ndarray | None:
+    """The neutral correction that an RGB correction fades to near white (:data:`KNEE`): (1, 2),
+    the luma-weighted mean of the channels' gains and offsets; None where there is no knee (not
+    three channels, gains all equal, or none darkening).
 
-    Integer images go through a lookup table per channel (one rounding); float images are
-    computed directly.
+    Examples
+    --------
+    >>> np.round(neutral_params(np.array([[0.67, 0.0], [0.67, 0.0], [0.77, 0.0]])), 3).tolist()
+    [[0.681, 0.0]]
+    >>> neutral_params(np.array([[1.2, 0.0], [1.1, 0.0], [1.3, 0.0]])) is None
+    True
+    """
+    gains = params[:, 0]
+    if len(params) != 3 or np.all(gains == gains[0]) or gains.min() >= 1.0:
+        return None
+    return (LUMA.astype(np.float64) @ params)[None]
+
+
+def knee_weight(peak: np.ndarray) -> np.ndarray:
+    """float32 0..1: how far a pixel whose :func:`knee_peak` is ``peak`` (0..1) has faded to the
+    neutral correction: 0 up to ``KNEE[0]``, 1 from ``KNEE[1]``, a smoothstep between (no kink
+    at either end).
+
+    Examples
+    --------
+    >>> np.round(knee_weight(np.array([0.5, 0.91, 0.99])), 2).tolist()
+    [0.0, 0.5, 1.0]
+    """
+    t = np.clip((np.asarray(peak, np.float32) - KNEE[0]) / (KNEE[1] - KNEE[0]), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def knee_peak(image: np.ndarray) -> np.ndarray:
+    """(H, W) in ``image``'s dtype: the largest channel of an RGB image, as the local maximum
+    over a disc of radius :data:`KNEE_SIGMA` smoothed by a Gaussian of that sigma (what the
+    knee weighs: see :data:`KNEE_SIGMA`).
+
+    Examples
+    --------
+    >>> img = np.zeros((9, 9, 3), np.uint8); img[4, 4, 2] = 250
+    >>> int(knee_peak(img)[4, 4]), int(knee_peak(img)[4, 6]), int(knee_peak(img)[0, 0])
+    (123, 91, 13)
+    """
+    radius = int(np.ceil(KNEE_SIGMA))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
+    peak = cv2.dilate(np.ascontiguousarray(image.max(axis=2)), disc, borderType=cv2.BORDER_REFLECT)
+    return cv2.GaussianBlur(peak, (0, 0), KNEE_SIGMA, borderType=cv2.BORDER_REFLECT)
+
+
+def _kneed(values: np.ndarray, peak: np.ndarray, params: np.ndarray, neutral: np.ndarray) -> np.ndarray:
+    """float32 (N, 3): pixels ``values`` (float, 0..1) corrected by ``params`` faded to
+    ``neutral`` by the :func:`knee_weight` of their ``peak`` (N,), clipped to 0..1."""
+    w = knee_weight(peak)[:, None]
+    gain, offset = params.T.astype(np.float32)
+    neutral_gain, neutral_offset = neutral[0].astype(np.float32)
+    out = values * (gain + w * (neutral_gain - gain)) + (offset + w * (neutral_offset - offset))
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def apply_exposure(image: np.ndarray, params: np.ndarray) -> np.ndarray:
+    """``gain * image + offset`` per channel, clipped to the valid range, in ``image``'s dtype;
+    near white (:data:`KNEE`, weighed by :func:`knee_peak`), a darkening correction whose gains
+    differ by channel fades to the neutral one (:func:`neutral_params`), so near-white stays
+    neutral.
+
+    Integer images go through a lookup table per channel (one rounding), and the pixels above
+    the knee are computed again directly; float images are computed directly.
 
     Examples
     --------
     >>> apply_exposure(np.array([[0, 100, 200]], np.uint8), np.array([[1.5, 0.0]])).tolist()
     [[0, 150, 255]]
+    >>> apply_exposure(np.full((1, 1, 3), 250, np.uint8), np.array([[0.67, 0], [0.67, 0], [0.77, 0]])).tolist()
+    [[[170, 170, 170]]]
     """
     if np.all(params == IDENTITY):
         return image
     channels = image.shape[2] if image.ndim == 3 else 1
     params = np.broadcast_to(params, (channels, 2))
+    neutral = neutral_params(params)
     if image.dtype.kind == "f":
+        if neutral is not None:
+            peak = knee_peak(image).reshape(-1)
+            return _kneed(image.reshape(-1, 3), peak, params, neutral).astype(image.dtype).reshape(image.shape)
         out = image * params[:, 0].astype(image.dtype) + params[:, 1].astype(image.dtype)
         return np.clip(out.reshape(image.shape), 0.0, 1.0)
     top = np.iinfo(image.dtype).max
@@ -244,4 +342,104 @@ def apply_exposure(image: np.ndarray, params: np.ndarray) -> np.ndarray:
     out = np.empty_like(image)
     for c in range(channels):
         out[..., c] = luts[c][image[..., c]]
+    if neutral is not None:
+        peak = knee_peak(image)
+        high = peak > KNEE[0] * top
+        if high.any():
+            values, peaks = image[high].astype(np.float32) / top, peak[high].astype(np.float32) / top
+            out[high] = from_float(_kneed(values, peaks, params, neutral), image.dtype)
     return out
+
+
+def feather(mask: np.ndarray) -> np.ndarray:
+    """float32 (H, W) 0..1: 1 on ``mask`` and falling smoothly to 0 over about 4 :data:`FEATHER`
+    pixels outside it (the mask grown by 2 sigmas, then blurred): a soft edge that leaves the
+    masked pixels whole.
+
+    Examples
+    --------
+    >>> m = np.zeros((1, 15), bool); m[0, :3] = True
+    >>> np.round(feather(m)[0] * 100).astype(int).tolist()
+    [100, 100, 100, 96, 90, 78, 60, 40, 22, 10, 4, 1, 0, 0, 0]
+    """
+    grow = int(np.ceil(2 * FEATHER))
+    grown = cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
+    soft = cv2.GaussianBlur(grown.astype(np.float32), (0, 0), FEATHER, borderType=cv2.BORDER_REFLECT)
+    soft[soft < 1e-3] = 0.0  # the Gaussian's far tail: exactly untouched there
+    return np.maximum(soft, mask, out=soft)
+
+
+def substitute_highlights(decision: np.ndarray, lost0: np.ndarray, lost1: np.ndarray) -> np.ndarray:
+    """A pair's weight of frame 0 with each frame's lost highlights taken from the other frame,
+    with a soft edge.
+
+    Where one frame clipped its highlights and matching darkened them
+    (:meth:`gacn.fusion.frames.Frames.lost_highlights`), the other frame's pixel is the better
+    one. A hard switch there shows its edge wherever the frames differ in tone near white (a
+    tone curve's shoulder, the knee of :func:`apply_exposure`), so the weight moves toward the
+    other frame by the :func:`feather` of the lost pixels: all the way on them, less and less
+    over a few pixels around.
+
+    Parameters
+    ----------
+    decision : ndarray
+        float32 (H, W): the weight of frame 0 as decided by focus.
+    lost0, lost1 : ndarray
+        bool (H, W): where frame 0 / frame 1 lost its highlights. Where both did, the decision
+        stands.
+
+    Returns
+    -------
+    ndarray
+        float32 (H, W): the new weight of frame 0 (1 where only frame 1 lost its highlights, 0
+        where only frame 0 did).
+
+    Examples
+    --------
+    >>> lost = np.zeros((1, 20), bool); lost[0, :2] = True
+    >>> d = substitute_highlights(np.zeros((1, 20), np.float32), np.zeros_like(lost), lost)
+    >>> bool(d[0, 0] == 1.0 and d[0, -1] == 0.0 and np.all(np.diff(d[0]) <= 0))
+    True
+    """
+    push = feather(lost1) - feather(lost0)  # > 0: toward frame 0, whose highlights survive
+    return decision + np.maximum(push, 0.0) * (1.0 - decision) - np.maximum(-push, 0.0) * decision
+
+
+def focus_shares(thumbnails: Iterable[np.ndarray]) -> np.ndarray:
+    """Each frame's share of the pixels where it is the sharpest: a cheap estimate, before any
+    decision, of how much of the fused image each frame will give.
+
+    The focus measure (:func:`gacn.fusion.measure.focus_measure`) of each frame's luma, divided
+    by its mean first (the measure grows with an exposure gain squared), counted where it is the
+    highest of the frames'. Frames stream: two maps are kept, whatever their number.
+
+    Parameters
+    ----------
+    thumbnails : iterable of ndarray
+        Each frame's :func:`thumbnail` (float32 (h, w, C)), in frame order.
+
+    Returns
+    -------
+    ndarray
+        float64 (N,): the shares, summing to 1.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0); sharp = rng.random((64, 64, 1)).astype(np.float32)
+    >>> soft = cv2.GaussianBlur(sharp, (0, 0), 2.0)[..., None]
+    >>> focus_shares([soft, 0.5 * sharp]).tolist()
+    [0.0, 1.0]
+    """
+    best: np.ndarray | None = None
+    index = np.zeros(0, np.int64)
+    count = 0
+    for k, thumb in enumerate(thumbnails):
+        luma = thumb @ LUMA if thumb.shape[2] == 3 else thumb[..., 0]
+        energy = focus_measure(np.ascontiguousarray(luma / max(float(luma.mean()), 1e-6), dtype=np.float32))
+        if best is None:
+            best, index = energy, np.zeros(energy.shape, np.int64)
+        else:
+            higher = energy > best
+            best[higher], index[higher] = energy[higher], k
+        count = k + 1
+    return np.bincount(index.ravel(), minlength=count) / max(index.size, 1)

@@ -15,6 +15,7 @@ from gacn.fusion.exposure import (
     IDENTITY,
     apply_exposure,
     estimate_exposure,
+    focus_shares,
     thumbnail,
 )
 from gacn.fusion.result import check_pair
@@ -96,7 +97,8 @@ class Frames:
     Frames given as arrays by a one-shot iterator are spilled to ``spill_dir`` as ``.npy`` files,
     so every frame can be read twice (decision, then blending) without holding them all.
     Frame 0 stays in memory (:attr:`first`); :meth:`load` checks each frame against it.
-    After :meth:`match_exposure`, every frame is loaded matched to one frame's exposure.
+    After :meth:`match_exposure`, every frame is loaded matched to one frame's exposure
+    (:attr:`reference_index`).
     """
 
     def __init__(self, images: Iterable[ImageLike], spill_dir: str) -> None:
@@ -120,6 +122,7 @@ class Frames:
         self.first = self.first_raw = self._read(0)
         self.second_raw: np.ndarray | None = None
         self.reference: np.ndarray | None = None
+        self.reference_index: int | None = None
         self.exposure: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
@@ -157,13 +160,30 @@ class Frames:
             return arr
         return apply_exposure(arr, self._estimate(k, arr))
 
-    def match_exposure(self, reference: int) -> None:
+    def match_exposure(self, reference: int | None = None) -> None:
         """From now on, load every frame matched to frame ``reference``'s exposure and colour
         balance (:mod:`gacn.fusion.exposure`; each frame's gain per channel is estimated on its
-        first load and kept in :attr:`exposure`)."""
+        first load and kept in :attr:`exposure`).
+
+        With ``reference`` None, the reference is the frame that gives most of the pixels
+        (:meth:`dominant_frame`): the fused image keeps its exposure, and the fewest pixels are
+        rescaled (matching every frame to the first rescaled all of a pair whose second frame
+        gave 80 % of the pixels, and lowered its Q_M). The frame chosen is
+        :attr:`reference_index`; its correction in :meth:`corrections` is the identity.
+        """
+        if reference is None:
+            reference = self.dominant_frame()
+        self.reference_index = reference
         self.reference = thumbnail(self.raw(reference))
         self.exposure = {reference: np.tile(IDENTITY, (self.reference.shape[2], 1))}
         self.first = self.adjust(0, self.first_raw)
+
+    def dominant_frame(self) -> int:
+        """The frame sharpest on most pixels, by :func:`gacn.fusion.exposure.focus_shares` on
+        the frames' thumbnails as given (read ahead in two threads: a stack of files is read
+        once more for it, a pair not)."""
+        with Prefetch(lambda k: thumbnail(self.raw(k)), range(len(self))) as thumbnails:
+            return int(np.argmax(focus_shares(thumbnails(k) for k in range(len(self)))))
 
     def corrections(self) -> list[np.ndarray] | None:
         """Each frame's exposure correction as applied (:func:`gacn.fusion.exposure.apply_exposure`;
