@@ -4,15 +4,19 @@ Debian's Chromium (``apt-get install chromium``) is launched from ``/usr/bin/chr
 ``$GACN_CHROMIUM``); ``playwright install`` is not needed. Without a browser (or without the
 playwright package) the tests skip, except when ``GACN_REQUIRE_BROWSER=1`` (set by ``.ci/run``),
 where they fail. ``GACN_WEB_SCREENSHOTS=DIR`` also writes the README's screenshots into DIR.
+Pages open the app from the address ``gacn serve`` prints, with the launch's token.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import threading
 import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -249,6 +253,124 @@ def test_folder_under_root_and_pick_by_click(page: Any) -> None:
     index = page.evaluate("fetch(`/api/jobs/${state.job.id}/probe?x=80&y=60`).then(r => r.json())")["frame"]
     assert page.locator("#source").input_value() == str(index)
     assert page.locator("#paint").is_checked()
+
+
+#: A page of another app on this machine: with the user's cookie for the gacn app in the browser
+#: (a page on another port of 127.0.0.1 is "same site", so the browser sends it), it tries to
+#: browse the root, start a stack, fuse, save, delete and download, by fetch, image and form.
+ATTACK = """<!doctype html><title>another app</title><body><script>
+const app = %(app)s, job = %(job)s, frame = %(frame)s;
+async function attempt(name, path, init) {
+  try {
+    const r = await fetch(app + path, { credentials: "include", ...init });
+    return { name, type: r.type, status: r.status, body: await r.text() };
+  } catch (e) { return { name, type: "error", status: 0, body: String(e) }; }
+}
+const image = (name, path) => new Promise((done) => {
+  const img = new Image();
+  img.onload = () => done({ name, type: "image", status: img.naturalWidth, body: "loaded" });
+  img.onerror = () => done({ name, type: "error", status: 0, body: "" });
+  img.src = app + path;
+});
+const form = (name, path, field) => new Promise((done) => {  // the text/plain form trick for a JSON body
+  const frame = document.createElement("iframe"), f = document.createElement("form"), input = document.createElement("input");
+  frame.name = "sink"; frame.onload = () => done({ name, type: "form", status: 0, body: "" });
+  Object.assign(f, { method: "POST", enctype: "text/plain", action: app + path, target: "sink" });
+  Object.assign(input, { name: field, value: '"}' });
+  f.append(input); document.body.append(frame, f); f.submit();
+});
+const plain = { method: "POST", mode: "no-cors", headers: { "Content-Type": "text/plain" } };
+const json = (method, body) => ({ method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+(async () => {
+  const results = [];
+  for (const [name, path, init] of [
+    ["browse", "/api/browse?path=", {}],
+    ["browse, no-cors", "/api/browse?path=", { mode: "no-cors" }],
+    ["new job", "/api/jobs", plain],
+    ["add folder", `/api/jobs/${job}/folder`, { ...plain, body: JSON.stringify({ path: "pair" }) }],
+    ["fuse", `/api/jobs/${job}/fuse`, { ...plain, body: JSON.stringify({ options: {} }) }],
+    ["save", `/api/jobs/${job}/save`, { ...plain, body: JSON.stringify({ folder: "", stem: "stolen" }) }],
+    ["save as JSON", `/api/jobs/${job}/save`, json("POST", { folder: "", stem: "stolen" })],
+    ["reorder", `/api/jobs/${job}/order`, json("PUT", { order: [] })],
+    ["delete", `/api/jobs/${job}`, { method: "DELETE", mode: "no-cors" }],
+    ["download", `/api/jobs/${job}/download/fused.png`, {}],
+  ]) results.push(await attempt(name, path, init));
+  results.push(await image("thumbnail", `/api/jobs/${job}/frames/${frame}/thumb`));
+  results.push(await image("tile", `/api/jobs/${job}/tiles/fused/0/0_0.jpg`));
+  results.push(await form("save by a form", `/api/jobs/${job}/save`, '{"folder": "", "stem": "formed", "x": "'));
+  window.results = results;
+})();
+</script>"""
+
+
+@contextmanager
+def another_app(html: str) -> Iterator[str]:
+    """A tiny web server of another app on a free loopback port, serving ``html``; its address."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            data = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            """Quiet."""
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    thread.join(timeout=10)
+
+
+def test_another_origin_gets_nothing(browser: Any, served: tuple[str, FastAPI], root: Path) -> None:
+    """A page served from another loopback port, in the browser that has the app open, can
+    neither read nor change anything: no listing, no job, no fusion, no file under the root."""
+    url, app = served
+    origin = url.split("/?")[0]
+    context = browser.new_context()
+    tab = context.new_page()
+    tab.goto(url)
+    tab.wait_for_selector("body[data-ready='1']")
+    assert tab.evaluate("fetch('/api/browse?path=').then(r => r.json())")["dirs"] == ["pair"], "the tab has the cookie"
+
+    def call(method: str, path: str, body: dict | None = None) -> dict:
+        """The app's API, as a script with the token."""
+        request = urllib.request.Request(origin + path, method=method, headers={
+            "X-Gacn-Token": app.state.token, "Content-Type": "application/json"},
+            data=None if body is None else json.dumps(body).encode())
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return json.load(r)
+
+    job = call("POST", "/api/jobs")["id"]
+    frame = call("POST", f"/api/jobs/{job}/folder", {"path": "pair"})["frames"][0]["id"]
+    call("POST", f"/api/jobs/{job}/fuse", {"options": {}})
+    deadline = time.monotonic() + 60
+    while call("GET", f"/api/jobs/{job}")["state"] != "done":
+        assert time.monotonic() < deadline, "fusion did not finish"
+        time.sleep(0.05)
+    jobs, files = set(app.state.store.jobs), sorted(root.rglob("*"))
+    version = app.state.store.get(job).result.version
+
+    with another_app(ATTACK % {"app": json.dumps(origin), "job": json.dumps(job), "frame": json.dumps(frame)}) as evil:
+        assert evil.split(":")[2] != origin.split(":")[2], "another port of the same host"
+        attack = context.new_page()
+        attack.goto(evil)
+        attack.wait_for_function("window.results", timeout=30_000)
+        results = attack.evaluate("window.results")
+    context.close()
+    assert set(app.state.store.jobs) == jobs, "no job created or deleted"
+    status = app.state.store.get(job)
+    assert status.state == "done" and len(status.frames) == 2 and status.result.version == version
+    assert sorted(root.rglob("*")) == files, "nothing written under the root"
+    assert len(results) == 13
+    for r in results:
+        assert r["type"] in ("error", "opaque", "form"), r  # never a response the page can read
+        assert r["status"] == 0 and (r["type"] == "error" or r["body"] == ""), r
 
 
 def _screenshot(browser: Any, server: str, files: list[Path], out: Path, overlay: str = "") -> dict[str, float]:
