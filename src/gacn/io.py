@@ -13,26 +13,25 @@ Files (the rules are listed in the README's "Files" section):
   so are CMYK and Lab images.
 * The EXIF orientation is applied on reading, so arrays are upright; outputs are stored
   upright with orientation 1.
-* Metadata (EXIF, XMP) is read and written with exiv2 (python-exiv2), the library of
-  darktable, digiKam and GIMP, which handles JPEG, PNG and TIFF alike whatever the bit depth;
-  the ICC profile is written with the pixels (tifffile, Pillow, or for 16-bit colour PNG, which
-  OpenCV encodes, Pillow's PNG chunk writer).
+* Metadata (EXIF, XMP, ICC profile) is read and written by :mod:`gacn.metadata` with Pillow,
+  tifffile and tifftools; the ICC profile is written with the pixels (tifffile, Pillow, or for
+  16-bit colour PNG, which OpenCV encodes, hand-written PNG chunks).
+* Outputs are written to a hidden temporary file beside them, then renamed; the temporaries
+  that a killed run left are removed by the next write of the same output.
 """
 
 from __future__ import annotations
 
-import functools
 import os
+import re
 import warnings
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
 
-if TYPE_CHECKING:
-    import exiv2
+from gacn.metadata import Metadata, add_to_tiff, exif_byteorder, output_exif, output_xmp, read_metadata
 
 #: Rec. 601 luma weights, as MATLAB's rgb2gray.
 LUMA = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103], dtype=np.float32)
@@ -47,89 +46,11 @@ _TIFF = {".tif", ".tiff"}
 OUTPUT_FORMATS = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".jpeg": "JPEG"}
 #: Default JPEG quality of outputs (Pillow's 1..95 scale; 95 is its recommended maximum).
 JPEG_QUALITY = 95
-#: EXIF tags of the first IFD that describe the stored pixels of the source, not the photo.
-_STRUCTURE_TAGS = {
-    "ImageWidth", "ImageLength", "BitsPerSample", "Compression", "PhotometricInterpretation",
-    "StripOffsets", "SamplesPerPixel", "RowsPerStrip", "StripByteCounts", "PlanarConfiguration",
-    "TileWidth", "TileLength", "TileOffsets", "TileByteCounts", "SampleFormat", "Predictor",
-    "ExtraSamples", "NewSubfileType", "SubfileType", "SubIFDs", "InterColorProfile", "XMLPacket",
-    "JPEGTables", "YCbCrSubSampling", "YCbCrPositioning", "Orientation", "Software",
-}
-#: The custom XMP namespace for the frame count of a fused stack.
-XMP_NS = ("https://github.com/gacn/gacn/ns/1.0/", "gacn")
 _TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
 
 
 class InputError(ValueError):
     """A user-facing problem with the inputs (missing file, bad size, bad dtype...)."""
-
-
-@dataclass
-class Metadata:
-    """What an output carries over from its reference frame.
-
-    Attributes
-    ----------
-    exif : exiv2.ExifData or None
-        A copy of the EXIF entries of the source (all of them; :func:`write_image` leaves out
-        the orientation, the thumbnail and the tags that describe the source's pixel layout).
-    xmp : exiv2.XmpData or None
-        A copy of the XMP entries of the source.
-    icc : bytes or None
-        The ICC colour profile of the source.
-    orientation : int
-        The EXIF orientation of the source (1..8; 1 when absent or invalid).
-    """
-
-    exif: exiv2.ExifData | None = None
-    xmp: exiv2.XmpData | None = None
-    icc: bytes | None = None
-    orientation: int = 1
-
-
-@functools.cache
-def _exiv2() -> Any:
-    """Import exiv2 on first use (``gacn --help`` does without it), mute its log, and set up
-    its XMP parser and gacn's namespace once, before any thread uses them (neither is
-    thread-safe; Dask workers may run jobs in threads)."""
-    import exiv2
-
-    exiv2.LogMsg.setLevel(exiv2.LogMsg.Level.mute)
-    exiv2.XmpParser.initialize()
-    exiv2.XmpProperties.registerNs(*XMP_NS)
-    return exiv2
-
-
-def read_metadata(path: str | os.PathLike) -> Metadata:
-    """Read the EXIF, XMP, ICC profile and orientation of an image file.
-
-    A file whose metadata exiv2 cannot parse gives an empty :class:`Metadata` (its pixels may
-    still be readable; :func:`read_image` reports the file if they are not).
-
-    Examples
-    --------
-    >>> read_metadata("no-such-file.png").orientation
-    1
-    """
-    ex = _exiv2()
-    try:
-        image = ex.ImageFactory.open(str(path))
-        image.readMetadata()
-    except ex.Exiv2Error:
-        return Metadata()
-    # Copies: the entries of image.exifData() live in (and die with) the exiv2 image.
-    exif, xmp = ex.ExifData(), ex.XmpData()
-    for datum in image.exifData():
-        exif.add(datum)
-    for datum in image.xmpData():
-        xmp.add(datum)
-    icc = bytes(image.iccProfile().data()) if image.iccProfileDefined() else None
-    orientation = 1
-    for datum in exif:
-        if datum.key() == "Exif.Image.Orientation" and datum.count() == 1:
-            value = datum.toInt64()
-            orientation = value if 1 <= value <= 8 else 1
-    return Metadata(exif=exif, xmp=xmp, icc=icc, orientation=orientation)
 
 
 def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
@@ -428,13 +349,26 @@ def software() -> str:
     return f"gacn {__version__}"
 
 
-def _write_pixels(tmp: Path, image: np.ndarray, fmt: str, icc: bytes | None, jpeg_quality: int,
-                  tag: str | None) -> None:
+def _write_pixels(tmp: Path, image: np.ndarray, fmt: str, jpeg_quality: int, icc: bytes | None = None,
+                  exif: bytes | None = None, xmp: bytes | None = None) -> None:
+    """Encode ``image`` into ``tmp`` with the given ICC profile, TIFF-structured EXIF and XMP packet.
+
+    A TIFF with EXIF is written twice: tifffile encodes the pixels into a second temporary
+    file, in the byte order of the EXIF, and tifftools writes it again with the EXIF sub-IFDs
+    (tifffile cannot write those).
+    """
     if fmt == "TIFF":
         import tifffile
 
-        tifffile.imwrite(tmp, image, photometric="rgb" if image.ndim == 3 else "minisblack", iccprofile=icc,
-                         software=tag or False)
+        pixels = tmp.with_name(f"{tmp.name}-pixels") if exif else tmp
+        try:
+            tifffile.imwrite(pixels, image, photometric="rgb" if image.ndim == 3 else "minisblack", iccprofile=icc,
+                             software=False, byteorder=exif_byteorder(exif))
+            if exif:
+                add_to_tiff(pixels, tmp, exif, xmp)
+        finally:
+            if pixels != tmp:
+                pixels.unlink(missing_ok=True)
     elif fmt == "PNG" and image.dtype == np.uint16 and image.ndim == 3:
         import cv2
 
@@ -443,60 +377,70 @@ def _write_pixels(tmp: Path, image: np.ndarray, fmt: str, icc: bytes | None, jpe
         if not ok:
             raise OSError("OpenCV could not encode the PNG")
         with open(tmp, "wb") as fh:
-            _png_with_profile(fh, encoded.tobytes(), icc)
+            _png_with_chunks(fh, encoded.tobytes(), icc, exif, xmp)
     else:
-        from PIL import Image
+        from PIL import Image, PngImagePlugin
 
-        # Full-resolution colour (4:4:4) at high qualities, as photo editors do: fused detail is the point.
-        options = {"quality": jpeg_quality, "subsampling": "4:4:4" if jpeg_quality >= 90 else "4:2:0"} \
-            if fmt == "JPEG" else {"compress_level": PNG_LEVEL} if fmt == "PNG" else {}
-        Image.fromarray(image).save(tmp, format=fmt, icc_profile=icc, **options)
+        options: dict = {"icc_profile": icc, "exif": b"Exif\0\0" + exif if exif else b""}
+        if fmt == "JPEG":
+            # Full-resolution colour (4:4:4) at high qualities, as photo editors do: fused detail is the point.
+            options |= {"quality": jpeg_quality, "subsampling": "4:4:4" if jpeg_quality >= 90 else "4:2:0",
+                        "xmp": xmp or b""}
+        else:
+            options["compress_level"] = PNG_LEVEL
+            if xmp:
+                options["pnginfo"] = PngImagePlugin.PngInfo()
+                options["pnginfo"].add_itxt("XML:com.adobe.xmp", xmp.decode())
+        Image.fromarray(image).save(tmp, format=fmt, **options)
 
 
-def _png_with_profile(fh: BinaryIO, png: bytes, icc: bytes | None) -> None:
-    """Write ``png`` with an iCCP chunk holding ``icc`` right after its header, as Pillow names and
-    compresses it (OpenCV cannot embed a profile; exiv2 would write the chunk with an empty name,
-    which libpng rejects)."""
+def _png_with_chunks(fh: BinaryIO, png: bytes, icc: bytes | None, exif: bytes | None, xmp: bytes | None) -> None:
+    """Write ``png`` with the chunks of an ICC profile (``iCCP``), EXIF (``eXIf``) and XMP (``iTXt``)
+    right after its header, as Pillow writes them (OpenCV cannot; the profile chunk is named,
+    as libpng requires)."""
     from PIL import PngImagePlugin
 
     header = 8 + 8 + 13 + 4  # signature, then IHDR: length and type, 13 data bytes, CRC
     fh.write(png[:header])
     if icc:
         PngImagePlugin.putchunk(fh, b"iCCP", b"ICC Profile\0\0", zlib.compress(icc))
+    if exif:
+        PngImagePlugin.putchunk(fh, b"eXIf", exif)
+    if xmp:  # keyword, no compression, empty language tag and translated keyword, then the text
+        PngImagePlugin.putchunk(fh, b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + xmp)
     fh.write(png[header:])
 
 
-def _write_metadata(tmp: Path, image: np.ndarray, metadata: Metadata, frames: int | None) -> None:
-    """Write the EXIF and XMP of ``metadata`` into the file ``tmp`` (upright, no thumbnail)."""
-    ex = _exiv2()
+def _remove_leftovers(path: Path) -> None:
+    """Delete the temporary files ``.NAME.part<pid>...`` beside ``path`` that runs killed while
+    writing it left, those of processes that no longer run (a live process may be writing it).
+
+    Only on POSIX, where ``os.kill(pid, 0)`` tells whether a process runs (on Windows it would
+    end it).
+    """
+    if os.name != "posix":
+        return
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.part(\d+)(-pixels)?")
     try:
-        target = ex.ImageFactory.open(str(tmp))
-        target.readMetadata()
-    except ex.Exiv2Error as exc:
-        raise OSError(f"exiv2 cannot open the encoded file: {exc}") from None
-    exif = ex.ExifData()
-    for datum in metadata.exif or ():
-        group, tag = datum.groupName(), datum.tagName()
-        if group in ("Image", "Photo", "GPSInfo", "Iop") and not (group == "Image" and tag in _STRUCTURE_TAGS):
-            exif.add(datum)
-    exif["Exif.Image.Orientation"] = 1
-    exif["Exif.Image.Software"] = software()
-    h, w = image.shape[:2]
-    if any(d.key() == "Exif.Photo.PixelXDimension" for d in exif):
-        exif["Exif.Photo.PixelXDimension"] = w
-        exif["Exif.Photo.PixelYDimension"] = h
-    xmp = ex.XmpData()
-    for datum in metadata.xmp or ():
-        if datum.key() not in ("Xmp.tiff.Orientation", "Xmp.exif.PixelXDimension", "Xmp.exif.PixelYDimension"):
-            xmp.add(datum)
-    if frames is not None:
-        xmp[f"Xmp.{XMP_NS[1]}.FrameCount"] = str(frames)
-    target.setExifData(exif)
-    target.setXmpData(xmp)
+        with os.scandir(path.parent if str(path.parent) else ".") as entries:
+            stale = [Path(e.path) for e in entries if (m := pattern.fullmatch(e.name)) and not _running(int(m[1]))]
+    except OSError:
+        return
+    for leftover in stale:
+        leftover.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists (this one counts as running)."""
+    if pid == os.getpid():
+        return True
     try:
-        target.writeMetadata()
-    except ex.Exiv2Error as exc:
-        raise OSError(f"exiv2 cannot write the metadata: {exc}") from None
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray, metadata: Metadata | None = None, *,
@@ -531,11 +475,13 @@ def write_image(path: str | os.PathLike, image: np.ndarray, metadata: Metadata |
     check_jpeg_quality(jpeg_quality)
     image = _encodable(image, fmt)
     tmp = path.with_name(f".{path.name}.part{os.getpid()}")
+    _remove_leftovers(path)
     try:
-        _write_pixels(tmp, image, fmt, metadata.icc if metadata else None, jpeg_quality,
-                      software() if metadata else None)
-        if metadata is not None:
-            _write_metadata(tmp, image, metadata, frames)
+        if metadata is None:
+            _write_pixels(tmp, image, fmt, jpeg_quality)
+        else:
+            exif = output_exif(metadata.exif, image.shape[1], image.shape[0], software())
+            _write_pixels(tmp, image, fmt, jpeg_quality, metadata.icc, exif, output_xmp(metadata.xmp, frames))
         os.replace(tmp, path)
     except (OSError, ValueError, TypeError, RuntimeError) as exc:
         tmp.unlink(missing_ok=True)
