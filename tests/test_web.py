@@ -421,10 +421,10 @@ def test_gacn_serve_command(tmp_path: Path) -> None:
     server = subprocess.Popen([sys.executable, "-m", "gacn", "serve", "--port", str(port), "--root", str(tmp_path)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        printed = re.fullmatch(rf"gacn web app on (http://127\.0\.0\.1:{port}/\?token=([\w-]{{43}})) \(Ctrl-C to stop\)",
+        printed = re.fullmatch(rf"gacn web app on http://127\.0\.0\.1:{port}/\?token=([\w-]{{43}}) \(Ctrl-C to stop\)",
                                server.stdout.readline().strip())
         assert printed, "the address with a 256-bit token"
-        token = printed[2]
+        token = printed[1]
         assert json.load(wait_for_server(f"http://127.0.0.1:{port}/api/config", token, server))["root"] is True
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/config", timeout=5)

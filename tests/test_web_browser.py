@@ -273,14 +273,15 @@ const image = (name, path) => new Promise((done) => {
   img.src = app + path;
 });
 const form = (name, path, field) => new Promise((done) => {  // the text/plain form trick for a JSON body
-  const frame = document.createElement("iframe"), f = document.createElement("form"), input = document.createElement("input");
-  frame.name = "sink"; frame.onload = () => done({ name, type: "form", status: 0, body: "" });
+  const [sink, f, input] = ["iframe", "form", "input"].map((tag) => document.createElement(tag));
+  sink.name = "sink"; sink.onload = () => done({ name, type: "form", status: 0, body: "" });
   Object.assign(f, { method: "POST", enctype: "text/plain", action: app + path, target: "sink" });
   Object.assign(input, { name: field, value: '"}' });
-  f.append(input); document.body.append(frame, f); f.submit();
+  f.append(input); document.body.append(sink, f); f.submit();
 });
 const plain = { method: "POST", mode: "no-cors", headers: { "Content-Type": "text/plain" } };
-const json = (method, body) => ({ method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+const json = (method, body) => ({
+  method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
 (async () => {
   const results = [];
   for (const [name, path, init] of [

@@ -187,7 +187,8 @@ def test_token_option(tmp_path: Path) -> None:
     try:
         line = server.stdout.readline().strip()
         assert line == f"gacn web app on http://127.0.0.1:{port}/?token={TOKEN} (Ctrl-C to stop)"
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/config", headers={"Authorization": f"token {TOKEN}"})
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/config",
+                                         headers={"Authorization": f"token {TOKEN}"})
         deadline = time.monotonic() + 30
         while True:
             try:

@@ -141,7 +141,7 @@ class Guard:
         origin = request.headers.get("origin")
         if request.method in UNSAFE_METHODS and origin is not None and origin.lower() != f"http://{host}":
             return refuse(request, 403, f"gacn refuses changes asked by another origin ({origin})")
-        if request.url.path == "/" and "token" in request.query_params:
+        if request.url.path == "/" and request.method == "GET" and "token" in request.query_params:
             return self.trade(request)
         if not self.authorised(request):
             return refuse(request, 401, "gacn needs the token of this launch: open the address gacn serve printed "
