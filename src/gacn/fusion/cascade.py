@@ -289,12 +289,8 @@ def decide_stack(load_network: Callable[[], GACN], n_frames: int, gray_of: Calla
         computed += share * inside.size
         network |= where
     measured, index = index, index.copy()
-    if pair and lost is not None and (lost[0] is not None or lost[1] is not None):
-        none = np.zeros(flat.shape, bool)
-        lost0, lost1 = (none if m is None else m for m in lost)
-        forced = lost0 != lost1  # a clipped highlight has no detail: the other frame's pixel is better
-        np.copyto(decision, lost1.astype(np.float32), where=forced)  # 1: frame 0, where frame 1 lost it
-        np.copyto(index, lost0.astype(index.dtype), where=forced)
+    if pair:
+        force_lost_highlights(decision, index, lost)
     if not pair:  # a pair keeps the network's choice from the context
         fill_index(index, flat)
     confidence[flat] = 0.0
@@ -309,6 +305,31 @@ def decide_stack(load_network: Callable[[], GACN], n_frames: int, gray_of: Calla
         depth = remove_speckles(depth, jump)
     return {"index": index, "measured": measured, "depth": depth, "confidence": confidence,
             "share": computed / index.size, "decision": decision, "raw": raw, "network": network, "flat": flat}
+
+
+def force_lost_highlights(decision: np.ndarray, index: np.ndarray,
+                          lost: tuple[np.ndarray | None, np.ndarray | None] | None) -> None:
+    """A pair's pixels whose highlights only one frame lost to clipping come from the other frame.
+
+    A clipped highlight has no detail, and matching the exposure turns its white into a grey the
+    scene is not: the other frame's pixel is better. ``decision`` (weight of frame 0) and
+    ``index`` are changed in place; ``lost`` is each frame's
+    :meth:`gacn.fusion.frames.Frames.lost_highlights` (None: nothing to force).
+
+    Examples
+    --------
+    >>> d = np.full((1, 3), 0.5, np.float32); i = np.zeros((1, 3), np.uint16)
+    >>> force_lost_highlights(d, i, (np.array([[True, False, True]]), np.array([[False, True, True]])))
+    >>> d.tolist(), i.tolist()
+    ([[0.0, 1.0, 0.5]], [[1, 0, 0]])
+    """
+    if lost is None or (lost[0] is None and lost[1] is None):
+        return
+    none = np.zeros(index.shape, bool)
+    lost0, lost1 = (none if m is None else m for m in lost)
+    forced = lost0 != lost1
+    np.copyto(decision, lost1.astype(np.float32), where=forced)  # 1: frame 0, where frame 1 lost it
+    np.copyto(index, lost0.astype(index.dtype), where=forced)
 
 
 def _pair_groups(lower: np.ndarray, upper: np.ndarray, mask: np.ndarray, n_frames: int) -> list[tuple[int, int]]:

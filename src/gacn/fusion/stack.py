@@ -45,7 +45,7 @@ from gacn.fusion.blend import (
     clean_index,
     load_order,
 )
-from gacn.fusion.cascade import decide_stack
+from gacn.fusion.coarse import decide as decide_fast
 from gacn.fusion.frames import Frames, ImageLike, Prefetch
 from gacn.fusion.grid import TILE, bound_heap_growth
 from gacn.fusion.result import UNTILED_PIXELS, FusionResult, mix
@@ -215,7 +215,7 @@ def fuse_stack(
 
         if method == "fast":
             lost = (frames.lost_highlights(0), frames.lost_highlights(1)) if n == 2 and match_exposure else None
-            out = decide_stack(network, n, gray_of, refine, progress, workers, fill_flat, lost)
+            out = decide_fast(network, n, gray_of, (h, w), refine, progress, workers, fill_flat, lost)
             if n == 2:  # the pair's map is the weight of frame 0 everywhere
                 out.update(image=mix(warped(0), warped(1), out["decision"]), chosen=out["decision"])
         else:
