@@ -22,6 +22,7 @@ Files (the rules are listed in the README's "Files" section):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import warnings
@@ -421,13 +422,11 @@ def _remove_leftovers(path: Path) -> None:
     if os.name != "posix":
         return
     pattern = re.compile(rf"\.{re.escape(path.name)}\.part(\d+)(-pixels)?")
-    try:
-        with os.scandir(path.parent if str(path.parent) else ".") as entries:
+    with contextlib.suppress(OSError):  # a leftover that cannot be removed stays; the write may still work
+        with os.scandir(path.parent) as entries:
             stale = [Path(e.path) for e in entries if (m := pattern.fullmatch(e.name)) and not _running(int(m[1]))]
-    except OSError:
-        return
-    for leftover in stale:
-        leftover.unlink(missing_ok=True)
+        for leftover in stale:
+            leftover.unlink(missing_ok=True)
 
 
 def _running(pid: int) -> bool:

@@ -43,6 +43,8 @@ _LAYOUT_TAGS = {
 _ORIENTATION, _SOFTWARE, _XMP_TAG = 274, 305, 700
 _EXIF_IFD, _GPS_IFD, _INTEROP_IFD, _MAKER_NOTE = 34665, 34853, 40965, 37500
 _PIXEL_X, _PIXEL_Y = 40962, 40963
+#: Tags that point to sub-IFDs: SubIFDs, GlobalParametersIFD, Exif, GPS, Interoperability.
+_POINTERS = {330, 400, _EXIF_IFD, _GPS_IFD, _INTEROP_IFD}
 #: The sub-IFDs carried, by the IFD that points to them (the first IFD is 0).
 _SUB_IFDS = {0: (_EXIF_IFD, _GPS_IFD), _EXIF_IFD: (_INTEROP_IFD,), _GPS_IFD: (), _INTEROP_IFD: ()}
 #: Bytes per value of the TIFF field types 1..13.
@@ -112,7 +114,7 @@ def read_metadata(path: str | os.PathLike) -> Metadata:
         with open(path, "rb") as fh:
             is_tiff = fh.read(4) in _TIFF_MAGIC
         metadata = _read_tiff(path) if is_tiff else _read_pillow(path)
-    except (OSError, ValueError, SyntaxError, struct.error, tifftools.TifftoolsError):
+    except (OSError, ValueError, SyntaxError, KeyError, IndexError, struct.error, tifftools.TifftoolsError):
         return Metadata()
     ifd0 = _parse_exif(metadata.exif)
     if ifd0 is None:
@@ -128,7 +130,7 @@ def _read_pillow(path: Path) -> Metadata:
     from PIL import Image
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore")  # decompression bombs and damaged EXIF: the pixel reader decides
         with Image.open(path) as im:
             info = dict(im.info)
     exif = info.get("exif")
@@ -149,27 +151,31 @@ def _read_tiff(path: Path) -> Metadata:
 
 
 def _parse_exif(exif: bytes | None) -> dict[int, dict] | None:
-    """The tags of the first IFD of TIFF-structured EXIF (tifftools' form), None if it is unreadable."""
+    """The tags of the first IFD of TIFF-structured EXIF in tifftools' form (those :func:`_carried`
+    keeps), None if it is unreadable."""
     if not exif:
         return None
     tifftools = _tifftools()
     try:
         info = tifftools.read_tiff(io.BytesIO(exif))
-    except (ValueError, struct.error, tifftools.TifftoolsError):
+    except (ValueError, KeyError, IndexError, struct.error, tifftools.TifftoolsError):
         return None
-    return info["ifds"][0]["tags"] if info["ifds"] else None
+    return _carried(info["ifds"][0]["tags"], 0, set()) if info["ifds"] else None
 
 
 def _carried(tags: dict[int, dict], ifd: int, dropped: set[int]) -> dict[int, dict]:
-    """The tags of an IFD without ``dropped`` and without sub-IFDs other than EXIF's own, recursively."""
+    """The tags of an IFD without ``dropped``, without sub-IFDs other than EXIF's own and without the
+    tags whose value could not be read (it lay outside the data), recursively."""
     kept = {}
     for code, taginfo in tags.items():
-        if code in dropped or ("ifds" in taginfo and code not in _SUB_IFDS[ifd]):
+        if code in dropped:
             continue
-        if "ifds" in taginfo:
-            if not taginfo["ifds"] or not taginfo["ifds"][0]:
+        if "ifds" in taginfo or code in _POINTERS or taginfo.get("datatype") in (13, 18):  # IFD, IFD8
+            if code not in _SUB_IFDS[ifd] or not taginfo.get("ifds") or not taginfo["ifds"][0]:
                 continue
             taginfo = dict(taginfo, ifds=[[{"tags": _carried(taginfo["ifds"][0][0]["tags"], code, set())}]])
+        elif "data" not in taginfo:
+            continue
         kept[code] = taginfo
     return kept
 
@@ -199,8 +205,8 @@ def _fix_written(fh: BinaryIO, note: dict | None) -> None:
             if pointer is not None:
                 fh.seek(pointer["datapos"] - 6)  # an entry: tag, type, count, value
                 fh.write(struct.pack(bom + "H", 4))
-    written = exif.get(_MAKER_NOTE)
-    if note is not None and "offset" in note and written is not None and "offset" in written:
+    written = exif.get(_MAKER_NOTE, {})
+    if note is not None and "offset" in note and "offset" in written and written["datatype"] in (1, 7):  # bytes
         fh.seek(written["offset"])
         fh.write(_rebase_maker_note(bytes(written["data"]), note["offset"], written["offset"], bom))
 
