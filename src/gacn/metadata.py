@@ -120,8 +120,9 @@ def read_metadata(path: str | os.PathLike) -> Metadata:
     if ifd0 is None:
         metadata.exif = None
         return metadata
-    orientation = ifd0.get(_ORIENTATION, {}).get("data", [1])
-    metadata.orientation = orientation[0] if len(orientation) == 1 and 1 <= orientation[0] <= 8 else 1
+    value = ifd0.get(_ORIENTATION, {}).get("data")  # a list of numbers, or a string if mistyped
+    if isinstance(value, list) and len(value) == 1 and value[0] in range(1, 9):
+        metadata.orientation = int(value[0])
     return metadata
 
 
