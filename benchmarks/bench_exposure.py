@@ -1,19 +1,33 @@
-"""Blotches under exposure differences: the flat-area seam ratio of several fusions, same run.
+"""Blotches under exposure differences: the flat-area seam ratio and Q_M of several fusions, same run.
 
 Every Lytro pair is fused after a photometric shift of one source (a gain, clipped and rounded
 back to uint8 as in the ``exposure`` dataset, or per-channel gains: a colour cast), and scored
 with the flat-area seam ratio (``SEAM``, :func:`gacn.metrics.seams.seam_ratio`: the fused
 image's mean gradient where both sources are flat over the larger of the sources'; about 1
-clean, higher with every blotch edge). Printed per shift and method: the median over the pairs,
-the worst value and its pair, and how many pairs have a defined ratio (at least 1 % flat).
+clean, higher with every blotch edge) and Q_M (the edge preservation of the fused image over
+wavelet scales, :func:`gacn.metrics.q_m`; higher is better). Printed per shift and method: the
+median seam ratio over the pairs, the worst value and its pair, how many pairs have a defined
+ratio (at least 1 % flat), the mean Q_M and, with ``unmatched`` among the methods, the mean Q_M
+difference to it (matching rescales pixels, which Q_M sees as lost edge strength where the
+gain darkens them).
 
 Methods:
 
 * ``after``    ``gacn.fuse([a, b])``: the default (exposure matching and flat-area decisions on)
 * ``before``   ``gacn.fuse([a, b], match_exposure=False, fill_flat=False)``: the default path as
   it was before them
+* ``unmatched`` ``gacn.fuse([a, b], match_exposure=False)``: the default without matching
+* ``first-plain`` the default matched to the first frame without the knee near white (the
+  matching before issue 23)
+* ``dominant`` the default matched to the frame that gives most of the detail
+  (:meth:`gacn.fusion.frames.Frames.dominant_frame`), with the knee
 * ``enfuse``   :func:`gacn.baselines.enfuse.enfuse_fusion` (hard mask, multi-resolution blend)
 * ``faithful`` ``gacn.fuse([a, b], method="gacn")``: the published network's path (slow)
+
+``first-plain`` and ``dominant`` force their reference whatever ``gacn.fuse`` passes to
+:meth:`~gacn.fusion.frames.Frames.match_exposure`. A pair whose fusion under one of them is the
+same as under the other (reference frame 0 and no knee: the correction does not darken, or
+gains equal by channel) is fused once.
 
 ``--consistency`` prints instead how much each pair's flat pixels agree on one gain
 (:func:`gacn.fusion.exposure.agreement`; gains under 8 % are applied only above
@@ -26,7 +40,7 @@ gradient above both sources' on flat pixels), side by side: before | after | enf
 
 Usage::
 
-    python benchmarks/bench_exposure.py [--data ../shared/data] [--pairs N] \\
+    python benchmarks/bench_exposure.py [--data ../shared/data] [--pairs N] [--shifts s1x0.65,...] \\
         [--methods before,after,enfuse] [--crops docs/exposure_crops.png] [--consistency]
 """
 
@@ -37,8 +51,10 @@ import math
 import os
 import statistics
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from contextlib import nullcontext
 from pathlib import Path
+from unittest import mock
 
 import cv2
 import numpy as np
@@ -48,7 +64,9 @@ import gacn
 from gacn import metrics
 from gacn.baselines import enfuse_available, enfuse_fusion
 from gacn.evaluation.datasets import apply_gain, load_dataset
-from gacn.fusion.exposure import CONSISTENCY, agreement
+from gacn.fusion import exposure
+from gacn.fusion.exposure import CONSISTENCY, agreement, estimate_exposure, focus_shares, neutral_params, thumbnail
+from gacn.fusion.frames import Frames
 from gacn.io import read_image
 from gacn.metrics.seams import flat_mask, gradient_magnitude
 
@@ -65,12 +83,51 @@ SHIFTS: dict[str, tuple[int, float | tuple[float, float, float]] | None] = {
     "s2x1.05": (1, 1.05),
     "s2x1.2": (1, 1.2),
     "s2cast": (1, (1.1, 1.0, 0.85)),
+    "s2x0.93": (1, 0.93),
+    "s2x1.1": (1, 1.1),
+    "s2x1.3": (1, 1.3),
+    "s2x0.7": (1, 0.7),
+    "s1x0.93": (0, 0.93),
+    "s1x1.1": (0, 1.1),
+    "s1x1.3": (0, 1.3),
+    "s1x0.7": (0, 0.7),
 }
+#: The shifts run unless ``--shifts`` says otherwise: those of the seam table in the README.
+DEFAULT_SHIFTS = ("none", "s1x0.65", "s2x1.4", "s1x0.8", "s1x0.92", "s1x0.95", "s2x1.05", "s2x1.2", "s2cast")
+
+_match_exposure = Frames.match_exposure
+
+
+def matched_to(dominant: bool, knee: bool) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """The default fusion, matched to the first frame or (``dominant``) to the frame sharpest on
+    most pixels, with or without the knee near white."""
+    def fuse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        force = mock.patch.object(Frames, "match_exposure",
+                                  lambda frames, _=None: _match_exposure(frames, None if dominant else 0))
+        plain = mock.patch.object(exposure, "neutral_params", lambda _: None) if not knee else nullcontext()
+        with force, plain:
+            return gacn.fuse([a, b]).image
+    return fuse
+
+
+def configuration(method: str, a: np.ndarray, b: np.ndarray) -> Hashable:
+    """What decides ``method``'s fusion of ``a, b`` among ``first-plain`` and ``dominant``: the
+    reference frame and whether the knee acts on the other; a key of its own for other methods."""
+    if method not in ("first-plain", "dominant"):
+        return method
+    reference = int(np.argmax(focus_shares(thumbnail(x) for x in (a, b)))) if method == "dominant" else 0
+    reference_image, other = (a, b) if reference == 0 else (b, a)
+    knee = method == "dominant" and neutral_params(estimate_exposure(reference_image, other, offset=False)) is not None
+    return reference, knee
+
 
 #: name -> fusion of two uint8 RGB sources.
 METHODS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "after": lambda a, b: gacn.fuse([a, b]).image,
     "before": lambda a, b: gacn.fuse([a, b], match_exposure=False, fill_flat=False).image,
+    "unmatched": lambda a, b: gacn.fuse([a, b], match_exposure=False).image,
+    "first-plain": matched_to(dominant=False, knee=False),
+    "dominant": matched_to(dominant=True, knee=True),
     "enfuse": lambda a, b: enfuse_fusion(a, b).image,
     "faithful": lambda a, b: gacn.fuse([a, b], method="gacn").image,
 }
@@ -165,7 +222,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=os.environ.get("GACN_DATA", str(REPO.parent / "shared" / "data")))
     parser.add_argument("--pairs", type=int, default=None, help="only the first N Lytro pairs")
-    parser.add_argument("--shifts", default=",".join(SHIFTS), help=f"comma-separated, of {', '.join(SHIFTS)}")
+    parser.add_argument("--shifts", default=",".join(DEFAULT_SHIFTS), help=f"comma-separated, of {', '.join(SHIFTS)}")
     parser.add_argument("--methods", default="before,after,enfuse", help=f"comma-separated, of {', '.join(METHODS)}")
     parser.add_argument("--crops", type=Path, default=None, help="write the figure of crops here (PNG)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
@@ -190,25 +247,36 @@ def main() -> None:
     if args.consistency:
         print_consistency(args.data, items, shifts)
         return
-    print(f"Flat-area seam ratio over {len(items)} Lytro pairs (lower is better, about 1 clean)\n")
-    print(f"{'shift':9} {'method':9} {'median':>8} {'worst':>8}  {'worst pair':11} {'defined':>7}")
+    print(f"Flat-area seam ratio (lower is better, about 1 clean) and Q_M over {len(items)} Lytro pairs\n")
+    print(f"{'shift':9} {'method':11} {'median':>8} {'worst':>8}  {'worst pair':11} {'defined':>7} {'Q_M':>7} "
+          f"{'dQ_M':>7}")
     crop_pairs: dict[str, list[np.ndarray]] = {}
     crop_fused: dict[tuple[str, str], np.ndarray] = {}
     crop_seams: dict[tuple[str, str], float] = {}
     for shift in shifts:
+        unmatched: dict[str, float] = {}
+        scored: dict[tuple[str, Hashable], dict[str, float]] = {}  # fusions already scored, by pair and configuration
         for method in methods:
             seams: dict[str, float] = {}
+            q_m: dict[str, float] = {}
             for item in items:
                 a, b = shifted(item.sources, shift)
-                fused = METHODS[method](a, b)
-                seams[item.name] = metrics.compute(a, b, fused, ["SEAM"])["SEAM"]
-                if args.crops is not None and shift == CROP_SHIFT and method in CROP_PANELS:
-                    crop_pairs[item.name] = [a, b]
-                    crop_fused[(method, item.name)] = fused
-                    crop_seams[(method, item.name)] = seams[item.name]
+                key = (item.name, configuration(method, a, b))
+                if key not in scored:
+                    fused = METHODS[method](a, b)
+                    scored[key] = metrics.compute(a, b, fused, ["SEAM", "Q_M"])
+                    if args.crops is not None and shift == CROP_SHIFT and method in CROP_PANELS:
+                        crop_pairs[item.name] = [a, b]
+                        crop_fused[(method, item.name)] = fused
+                        crop_seams[(method, item.name)] = scored[key]["SEAM"]
+                seams[item.name], q_m[item.name] = scored[key]["SEAM"], scored[key]["Q_M"]
+            if method == "unmatched":
+                unmatched = q_m
             median, worst, worst_name, defined = summary(seams)
-            print(f"{shift:9} {method:9} {median:8.3f} {worst:8.3f}  {worst_name:11} {defined:4d}/{len(items)}",
-                  flush=True)
+            mean_q_m = statistics.fmean(q_m.values())
+            delta = statistics.fmean(q_m[k] - unmatched[k] for k in q_m) if unmatched else math.nan
+            print(f"{shift:9} {method:11} {median:8.3f} {worst:8.3f}  {worst_name:11} {defined:4d}/{len(items)} "
+                  f"{mean_q_m:7.3f} {delta:+7.3f}", flush=True)
     if args.crops is not None:
         ranked = sorted((v, k) for (m, k), v in crop_seams.items() if m == CROP_RANK_BY and not math.isnan(v))
         worst_two = [k for _, k in ranked[::-1][:2]]

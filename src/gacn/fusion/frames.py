@@ -165,8 +165,8 @@ class Frames:
         balance (:mod:`gacn.fusion.exposure`; each frame's gain per channel is estimated on its
         first load and kept in :attr:`exposure`).
 
-        With ``reference`` None, the reference is the frame that gives most of the pixels
-        (:meth:`dominant_frame`): the fused image keeps its exposure, and the fewest pixels are
+        With ``reference`` None, the reference is the frame that gives most of the detail
+        (:meth:`dominant_frame`): the fused image keeps its exposure, and the least detail is
         rescaled (matching every frame to the first rescaled all of a pair whose second frame
         gave 80 % of the pixels, and lowered its Q_M). The frame chosen is
         :attr:`reference_index`; its correction in :meth:`corrections` is the identity.
@@ -179,7 +179,7 @@ class Frames:
         self.first = self.adjust(0, self.first_raw)
 
     def dominant_frame(self) -> int:
-        """The frame sharpest on most pixels, by :func:`gacn.fusion.exposure.focus_shares` on
+        """The frame that gives most of the detail, by :func:`gacn.fusion.exposure.focus_shares` on
         the frames' thumbnails as given (read ahead in two threads: a stack of files is read
         once more for it, a pair not)."""
         with Prefetch(lambda k: thumbnail(self.raw(k)), range(len(self))) as thumbnails:
