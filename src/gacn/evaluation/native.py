@@ -15,8 +15,10 @@ tiling F, a background tiling B, and a smooth random blob mask M over 30-70 % of
 frame ``I2 = D(M F) + (1 - D(M)) B`` (the blurred foreground spills over the sharp background,
 as a real defocused occluder does), the all-in-focus truth ``T = M F + (1 - M) B`` and the truth
 map M. The **oracle** is the fusion under the true map, ``M I1 + (1 - M) I2``: equal to T
-except in the band outside M where the foreground's blur covers the background, which no
-choice between the two frames can undo; it is the ceiling of any map-based fusion.
+except in the band outside M where the foreground's blur covers the background, which neither
+frame shows sharp. It is not a ceiling: in that band the near frame's blurred background
+``D(B)`` is often closer to B than the far frame's mix of B with the blurred foreground, so a
+fusion that takes the near frame there (or blends) can score above the oracle.
 
 **Stacks with a continuous-depth surface** (:func:`native_surface_stack`): a tiling as the sharp
 photo of :func:`gacn.fusion.synthetic.make_surface_stack` (a smooth depth surface equalised so
