@@ -336,3 +336,54 @@ def psnr(image: np.ndarray, reference: np.ndarray) -> float:
     """PSNR in dB of a uint8 image against a uint8 reference."""
     mse = np.mean((image.astype(np.float64) - reference.astype(np.float64)) ** 2)
     return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-12)))
+
+
+def make_spill_stack(size: int = 256, n_frames: int = 4, blur_per_frame: float = 2.5, line_step: int = 24,
+                     seed: int = 0) -> SyntheticStack:
+    """A stack whose dark surface with bright thin lines is in focus in no frame: the spill case.
+
+    The left third is a photo (scikit-image's astronaut) at depth 1 (frame 1 in focus), in front;
+    the rest is a dark, slightly noisy surface crossed by bright lines, at depth ``n_frames``: one
+    frame spacing beyond the last frame, which shows it least blurred. Each frame blurs each
+    layer by a Gaussian of ``blur_per_frame * |depth - k|`` and composites them occlusion-correctly
+    (the front layer's blurred mask covers the back layer). A defocused line spreads a wide glow
+    over the dark surface, and the glow's edges have the contrast that a focus measure reads as
+    detail: a stacker that picks them mixes wide grey halos into the surface. The right answer
+    on the whole surface is the last frame.
+
+    Returns
+    -------
+    SyntheticStack
+        ``truth`` is 1 on the photo and ``n_frames - 1`` on the surface; ``depth`` in frame units
+        divided by ``n_frames - 1``; ``sharp`` is the last frame on the surface (the best there is).
+
+    Examples
+    --------
+    >>> s = make_spill_stack(size=64, n_frames=3)
+    >>> len(s.frames), sorted(np.unique(s.truth).tolist())
+    (3, [1, 2])
+    """
+    rng = np.random.default_rng(seed)
+    photo = cv2.resize(skimage.data.astronaut(), (size, size), interpolation=cv2.INTER_AREA).astype(np.float32)
+    front = np.zeros((size, size), np.float32)
+    front[:, : size // 3] = 1.0
+    surface = np.full((size, size, 3), 30.0, np.float32) + rng.normal(0.0, 1.0, (size, size, 3)).astype(np.float32)
+    thick = max(1, size // 256)
+    for y in range(line_step // 2, size, line_step * thick):
+        cv2.line(surface, (size // 3, y), (size, y + size // 5), (242.0, 242.0, 230.0), thick)
+
+    def blur(x: np.ndarray, sigma: float) -> np.ndarray:
+        return x if sigma < 0.3 else cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+
+    frames = []
+    for k in range(n_frames):
+        s_front, s_back = blur_per_frame * abs(1 - k), blur_per_frame * abs(n_frames - k)
+        cover = blur(front, s_front)[..., None]
+        frame = blur(photo * front[..., None], s_front) + (1.0 - cover) * blur(surface, s_back)
+        frames.append(np.clip(np.rint(frame), 0, 255).astype(np.uint8))
+    truth = np.where(front > 0.5, 1, n_frames - 1).astype(np.uint16)
+    depth = np.where(front > 0.5, 1.0, float(n_frames)).astype(np.float32) / (n_frames - 1)
+    sharp = np.where(front[..., None] > 0.5, np.clip(np.rint(photo), 0, 255).astype(np.uint8), frames[-1])
+    identity = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
+    return SyntheticStack(frames, sharp, depth, np.linspace(0.0, 1.0, n_frames).astype(np.float32), truth,
+                          [identity.copy() for _ in range(n_frames)])
