@@ -27,8 +27,13 @@ and the full-size sources blended with it: what deciding at a fixed working reso
 instead of a budget of tiles. (On these pairs shrinking undoes part of the upscaling, which
 favours it; the ``--coarse`` size is best kept off the base size.)
 
+With ``--native R``, the pairs are native-detail pairs instead (:mod:`gacn.evaluation.native`:
+BSDS500 ``test`` photos tiled at their own resolution in two depth layers, occlusion-correct disc
+defocus of radius R px, one seed per pair, cached on disk): square frames of each size whose
+every pixel is real detail, with blur widths in pixels that do not grow with the size.
+
 Usage: python benchmarks/bench_budget.py [--sizes 0.3,1.5,6,24] [--budgets 0,0.1,0.25,0.5,1,1.5]
-       [--pairs 6,6,6,3] [--base 548] [--band 0.02] [--coarse 1.5]
+       [--pairs 6,6,6,3] [--base 548] [--band 0.02] [--coarse 1.5] [--native 20]
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import argparse
 import math
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from unittest import mock
 
@@ -46,6 +52,7 @@ from eval_synthetic import boundary_distance
 
 import gacn
 from gacn.evaluation.datasets import Item, halo_set, synthetic_set
+from gacn.evaluation.native import native_pair
 from gacn.fusion import cascade, stack
 from gacn.fusion.pair import mix
 from gacn.metrics import map_accuracy, psnr
@@ -81,6 +88,13 @@ def upscale(item: Item, side: int) -> Item:
     truth = cv2.resize(item.truth, size, interpolation=cv2.INTER_CUBIC)
     mask = (cv2.resize(item.truth_mask, size, interpolation=cv2.INTER_LINEAR) >= 0.5).astype(np.float32)
     return Item(item.name, sources, truth, mask)
+
+
+def native_items(side: int, count: int, radius: float) -> Iterator[Item]:
+    """``count`` native-detail pairs of ``side`` x ``side`` px and disc radius ``radius``, one at a time."""
+    for seed in range(count):
+        pair = native_pair((side, side), radius, seed)
+        yield Item(f"native{side}-r{radius:g}-s{seed}", pair.frames, pair.truth, pair.mask.astype(np.float32))
 
 
 def fuse_scored(item: Item, budget: float, band: np.ndarray) -> Score:
@@ -140,6 +154,8 @@ def main() -> None:
                         help="half-width of the boundary band, as a share of the image side")
     parser.add_argument("--coarse", type=float, default=0.0,
                         help="also decide on the pair shrunk to this many MP (0: not)")
+    parser.add_argument("--native", type=float, default=0.0,
+                        help="native-detail pairs with this disc radius (px) instead of upscaled ones (0: not)")
     args = parser.parse_args()
     sizes = [float(s) for s in args.sizes.split(",")]
     budgets = args.budgets.split(",")
@@ -147,19 +163,21 @@ def main() -> None:
     counts = counts * len(sizes) if len(counts) == 1 else counts
     if len(counts) != len(sizes):
         parser.error("--pairs: one number, or one per size")
-    items = scenes(max(counts), args.base)
-    gacn.fuse(items[0].sources, method="fast")  # warm-up: the model loaded once
+    items = [] if args.native else scenes(max(counts), args.base)
+    warm = items[0].sources if items else native_pair((256, 256), args.native, 0).frames
+    gacn.fuse(warm, method="fast")  # warm-up: the model loaded once
     print(f"default budget {cascade.network_budget(0) / 1e6:g} MP up to "
           f"{cascade.FULL_BUDGET_FRAME / 1e6:g} MP frames, {cascade.network_budget(10**9) / 1e6:g} MP from "
-          f"{cascade.LARGE_FRAME / 1e6:g} MP; base {args.base} px; "
+          f"{cascade.LARGE_FRAME / 1e6:g} MP; "
+          f"{f'native pairs, disc radius {args.native:g} px' if args.native else f'base {args.base} px'}; "
           f"band +-{args.band:g} x side around the true focus boundary")
     print(f"{'size':>12}{'pairs':>6}{'budget':>8}{'acc':>9}{'acc band':>9}{'PSNR':>8}{'PSNR bd':>8}"
           f"{'dPSNR':>8}{'dPSNR bd':>9}{'net MP':>8}{'s':>7}", flush=True)
     for mp, count in zip(sizes, counts):
         side = round(math.sqrt(mp * 1e6))
         scores: dict[str, list[Score]] = {b: [] for b in budgets}
-        for item in items[:count]:
-            big = upscale(item, side)
+        pairs = native_items(side, count, args.native) if args.native else (upscale(i, side) for i in items[:count])
+        for big in pairs:
             band = boundary_distance(big.truth_mask) <= args.band * side
             for b in budgets:
                 scores[b].append(fuse_scored(big, parse_budget(b), band))

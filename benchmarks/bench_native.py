@@ -66,6 +66,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import skimage.data
 from bench_stack import ENFUSE_ARGS, data_dir, measure
 
 import gacn
@@ -293,7 +294,8 @@ def main() -> None:
                         help="cases that also run --method gacn: names, 'small' (up to 2 MP), 'all' or 'none'")
     parser.add_argument("--no-enfuse", action="store_true", help="leave enfuse out")
     parser.add_argument("--errors", action="store_true", help="where the fast path's errors lie, per stack case")
-    parser.add_argument("--focus-stack", default=shutil.which("focus-stack") or "/tmp/focus-stack-build/build/focus-stack")
+    parser.add_argument("--focus-stack",
+                        default=shutil.which("focus-stack") or "/tmp/focus-stack-build/build/focus-stack")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "gacn-bench-native",
                         help="outputs of the programs")
     parser.add_argument("--cache", type=Path, default=None, help="generated sets (default ~/.cache/gacn-native)")
@@ -305,10 +307,10 @@ def main() -> None:
     enfuse = None if args.no_enfuse else shutil.which("enfuse")
     env = dict(os.environ, OMP_NUM_THREADS="2", MKL_NUM_THREADS="2")
     print(f"command: python {shlex.join(sys.argv)}")
-    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start; focus-stack: {focus_stack or 'not found'}; "
-          f"enfuse: {enfuse or 'not used'}", flush=True)
-    small = np.full((64, 64, 3), 128, np.uint8)
-    gacn.fuse([small, small])  # warm-up: the models loaded once
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start; "
+          f"focus-stack: {focus_stack or 'not found'}; enfuse: {enfuse or 'not used'}", flush=True)
+    photo = skimage.data.astronaut()[:128, :128]
+    gacn.fuse([photo, cv2.GaussianBlur(photo, (0, 0), 3)])  # warm-up: the models loaded once
     rows: list[Row] = []
     reports: list[str] = []
     for case in cases(args):
@@ -324,13 +326,13 @@ def main() -> None:
         files = list(map(str, case.files))
         if faithful:
             out, map_file = args.work / f"{case.name}_faithful.png", args.work / f"{case.name}_faithful_map.png"
-            rows.append(show(run_program(case, "gacn faithful", [sys.executable, "-m", "gacn", "fuse", *files, "--no-crop", "-o",
-                                                                  str(out), "--method", "gacn", "--map", str(map_file)],
-                                          out, env, map_file)))
+            cmd = [sys.executable, "-m", "gacn", "fuse", *files, "--no-crop", "-o", str(out), "--method", "gacn",
+                   "--map", str(map_file)]
+            rows.append(show(run_program(case, "gacn faithful", cmd, out, env, map_file)))
         if focus_stack:
             out = args.work / f"{case.name}_focus-stack.png"
-            rows.append(show(run_program(case, "focus-stack", [focus_stack, *FOCUS_STACK_ARGS, f"--output={out}", *files],
-                                          out, env)))
+            cmd = [focus_stack, *FOCUS_STACK_ARGS, f"--output={out}", *files]
+            rows.append(show(run_program(case, "focus-stack", cmd, out, env)))
         if enfuse:
             out = args.work / f"{case.name}_enfuse.tif"
             rows.append(show(run_program(case, "enfuse", [enfuse, *ENFUSE_ARGS, "-o", str(out), *files], out, env)))

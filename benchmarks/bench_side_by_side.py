@@ -11,6 +11,10 @@ once in ``--work`` by upscaling pcb frames with OpenCV's Lanczos filter and savi
 * ``pcb``      the 7 pcb frames (2048x1536)
 * ``pair24``   pcb frames 001 and 005 upscaled to 6000x4000 (24 MP)
 * ``stack24``  10 frames of 6000x4000: the 7 pcb frames upscaled, then 002, 004 and 006 again
+* ``native24`` (with ``--native``, or named in ``--cases``) a 6000x4000 native-detail pair: BSDS500
+  ``test`` photos tiled at their own resolution in two depth layers, disc defocus of 40 px
+  (:func:`gacn.evaluation.native.native_pair`, cached in ``~/.cache/gacn-native``); every pixel
+  real detail, unlike the upscaled ``pair24``
 
 Every program case runs as a child process (``gacn fuse``, ``enfuse``, ``focus-stack``), whose
 wall time, CPU time (user + system) and peak RSS are measured (:func:`bench_stack.measure`).
@@ -20,7 +24,7 @@ minutes to hours on the big ones). The last column is each run's wall time over 
 Usage::
 
     python benchmarks/bench_side_by_side.py --cases lytro,pair1600,v4_65,pcb,pair24,stack24 \\
-        --faithful lytro,pair1600 --work /tmp/gacn-bench
+        --faithful lytro,pair1600 --work /tmp/gacn-bench [--native]
 
 Needs ``enfuse`` (``apt-get install enfuse``) and focus-stack (``bash ../shared/peers/focus-stack/build.sh``;
 its path with ``--focus-stack`` or on the PATH); a missing peer is reported and skipped.
@@ -43,6 +47,8 @@ from bench_stack import ENFUSE_ARGS, data_dir, measure
 REPO = Path(__file__).resolve().parents[1]
 CASES = ("lytro", "pair1600", "v4_65", "pcb", "pair24", "stack24")
 BIG = (6000, 4000)
+#: Disc radius (px) of the ``native24`` pair.
+NATIVE_RADIUS = 40
 #: pcb frames (0-based) of the 24 MP cases.
 BIG_CASES = {"pair24": [0, 4], "stack24": [0, 1, 2, 3, 4, 5, 6, 1, 3, 5]}
 
@@ -73,6 +79,11 @@ def program_cases(root: Path, work: Path, wanted: list[str]) -> dict[str, list[P
     if len(pcb) == 7:
         cases["pcb"] = pcb
         cases.update({name: big_frames(work, pcb, indices) for name, indices in BIG_CASES.items() if name in wanted})
+    if "native24" in wanted and (root / "train" / "bsds500").is_dir():
+        from gacn.evaluation.native import native_pair
+
+        pair = native_pair("24", NATIVE_RADIUS, root=root)
+        cases["native24"] = [pair.files["near"], pair.files["far"]]
     return cases
 
 
@@ -138,6 +149,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="calls per Lytro pair (the best is kept)")
     parser.add_argument("--focus-stack", default=shutil.which("focus-stack") or "/tmp/fs/build/focus-stack")
     parser.add_argument("--work", type=Path, default=Path("bench_side_by_side_out"))
+    parser.add_argument("--native", action="store_true", help="add the native24 case (a native-detail 24 MP pair)")
     args = parser.parse_args()
     root = data_dir()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -147,7 +159,7 @@ def main() -> None:
     if not shutil.which("enfuse"):
         print("enfuse not found: apt-get install enfuse", flush=True)
     faithful = set(args.faithful.split(","))
-    wanted = args.cases.split(",")
+    wanted = args.cases.split(",") + (["native24"] if args.native and "native24" not in args.cases.split(",") else [])
     available = program_cases(root, args.work, wanted)
     env = dict(os.environ, OMP_NUM_THREADS="2", MKL_NUM_THREADS="2")
     print(f"load average {os.getloadavg()[0]:.2f} at start; {os.cpu_count()} CPUs", flush=True)
