@@ -162,7 +162,8 @@ def _neighbour(first: np.ndarray, jump: int) -> np.ndarray:
 
 def decide_stack(load_network: Callable[[], GACN], n_frames: int, gray_of: Callable[[int], np.ndarray],
                  refine: bool = True, progress: Progress | None = None, workers: int = 2, fill_flat: bool = True,
-                 lost: tuple[np.ndarray | None, np.ndarray | None] | None = None) -> dict[str, np.ndarray | float]:
+                 lost: tuple[np.ndarray | None, np.ndarray | None] | None = None, budget: float | None = None
+                 ) -> dict[str, np.ndarray | float]:
     """Index map of a stack: the cheap measure in one streaming pass, then one network decision.
 
     1. Measure every frame and keep each pixel's best and second-best frame
@@ -211,6 +212,9 @@ def decide_stack(load_network: Callable[[], GACN], n_frames: int, gray_of: Calla
         Two frames: where each one lost its highlights to clipping
         (:meth:`gacn.fusion.frames.Frames.lost_highlights`); a pixel that only one frame lost
         comes from the other.
+    budget : float, optional
+        Most pixels of network work, margins included; :func:`network_budget` of the frame
+        size by default.
 
     Returns
     -------
@@ -264,7 +268,7 @@ def decide_stack(load_network: Callable[[], GACN], n_frames: int, gray_of: Calla
     raw = (first == lower).astype(np.float32) if pair else None
     decision = raw.copy() if pair else None
     computed = 0.0
-    budget = network_budget(first.size)
+    budget = network_budget(first.size) if budget is None else budget
     network = np.zeros(first.shape, bool)
     for p, q in _pair_groups(lower, upper, mask, n_frames):
         where = mask & (lower == p) & (upper == q)

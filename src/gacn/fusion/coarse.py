@@ -45,6 +45,9 @@ COARSE_FROM = 1_000_000
 #: Pixels of the working shape: the blur of a 12-24 MP photo shrinks into the network's reach,
 #: and the network can decide every uncertain pixel in about a second on 2 cores.
 WORK_PIXELS = 300_000
+#: Most pixels of network work (margins included) at the working shape: about a second on 2 CPU
+#: cores. A pair's working image fits in it whole; a stack spends it on its largest pairs of frames.
+COARSE_BUDGET = 2 * WORK_PIXELS
 #: Weight of the full-size focus measure against the enlarged decision in the band of a pair
 #: (0.3-0.7 were within 0.1 dB of each other on native-detail 12 MP pairs; 0.5 was best).
 BAND_MEASURE_WEIGHT = 0.5
@@ -155,7 +158,8 @@ def decide(load_network: Callable[[], GACN], n_frames: int, gray_of: Callable[[i
             small[k] = shrink(gray, work)
         return small[k]
 
-    out = decide_stack(load_network, n_frames, coarse_gray_of, refine, progress, workers, fill_flat)
+    out = decide_stack(load_network, n_frames, coarse_gray_of, refine, progress, workers, fill_flat,
+                       budget=COARSE_BUDGET)
     small.clear()
     factor = float(np.sqrt(shape[0] * shape[1] / (work[0] * work[1])))
     if n_frames == 2:
