@@ -97,7 +97,6 @@ def test_fused_near_white_table_is_neutral() -> None:
     assert spread(fused, near_white(two)) < 0.03
 
 
-@pytest.mark.xfail(strict=True, reason="until cascade.decide_stack takes lost highlights by substitute_highlights")
 def test_fused_near_white_table_has_no_hard_edge() -> None:
     """Fused, the table (near-clipped ring from the matched frame 2, clipped core and clipped
     grain from frame 1) is as smooth as the sources: no step where frame 1's pixels replace

@@ -28,6 +28,7 @@ import numpy as np
 
 from gacn.fusion.blend import bounding_box, clean_index
 from gacn.fusion.depth import depth_weight, regularise_depth, remove_speckles
+from gacn.fusion.exposure import substitute_highlights
 from gacn.fusion.flat import fill_index, flat_mask, noise_sigma
 from gacn.fusion.frames import Prefetch
 from gacn.fusion.grid import cover_area, trim_to_budget
@@ -316,24 +317,25 @@ def force_lost_highlights(decision: np.ndarray, index: np.ndarray,
     """A pair's pixels whose highlights only one frame lost to clipping come from the other frame.
 
     A clipped highlight has no detail, and matching the exposure turns its white into a grey the
-    scene is not: the other frame's pixel is better. ``decision`` (weight of frame 0) and
-    ``index`` are changed in place; ``lost`` is each frame's
-    :meth:`gacn.fusion.frames.Frames.lost_highlights` (None: nothing to force).
+    scene is not: the other frame's pixel is better. The weight moves there with a soft edge
+    (:func:`gacn.fusion.exposure.substitute_highlights`), so no step shows where the frames differ
+    in tone near white. ``decision`` (weight of frame 0) and ``index`` are changed in place;
+    ``lost`` is each frame's :meth:`gacn.fusion.frames.Frames.lost_highlights` (None: nothing to force).
 
     Examples
     --------
-    >>> d = np.full((1, 3), 0.5, np.float32); i = np.zeros((1, 3), np.uint16)
-    >>> force_lost_highlights(d, i, (np.array([[True, False, True]]), np.array([[False, True, True]])))
-    >>> d.tolist(), i.tolist()
-    ([[0.0, 1.0, 0.5]], [[1, 0, 0]])
+    >>> d = np.full((1, 40), 0.5, np.float32); i = np.zeros((1, 40), np.uint16)
+    >>> lost0 = np.zeros((1, 40), bool); lost0[0, :4] = True; lost1 = lost0[:, ::-1]
+    >>> force_lost_highlights(d, i, (lost0, lost1))
+    >>> float(d[0, 0]), float(d[0, 20]), float(d[0, 39]), int(i[0, 0]), int(i[0, 39])
+    (0.0, 0.5, 1.0, 1, 0)
     """
     if lost is None or (lost[0] is None and lost[1] is None):
         return
     none = np.zeros(index.shape, bool)
     lost0, lost1 = (none if m is None else m for m in lost)
-    forced = lost0 != lost1
-    np.copyto(decision, lost1.astype(np.float32), where=forced)  # 1: frame 0, where frame 1 lost it
-    np.copyto(index, lost0.astype(index.dtype), where=forced)
+    np.copyto(decision, substitute_highlights(decision, lost0, lost1))  # 1: frame 0, where frame 1 lost it
+    np.copyto(index, lost0.astype(index.dtype), where=lost0 != lost1)
 
 
 def _pair_groups(lower: np.ndarray, upper: np.ndarray, mask: np.ndarray, n_frames: int) -> list[tuple[int, int]]:
