@@ -45,7 +45,7 @@ from gacn.fusion.blend import (
     clean_index,
     load_order,
 )
-from gacn.fusion.coarse import decide as decide_fast
+from gacn.fusion.coarse import decide as decide_fast, working_shape
 from gacn.fusion.frames import Frames, ImageLike, Prefetch
 from gacn.fusion.grid import TILE, bound_heap_growth
 from gacn.fusion.result import UNTILED_PIXELS, FusionResult, mix
@@ -174,11 +174,12 @@ def fuse_stack(
     with tempfile.TemporaryDirectory(prefix="gacn-stack-") as tmp:
         frames = Frames(images, tmp)
         n = len(frames)
-        network = _network(model, weights, device, preload=method == "gacn" or n == 2)
+        h, w = frames.first.shape[:2]
+        coarse = method == "fast" and working_shape(h, w) is not None  # decided without the network
+        network = _network(model, weights, device, preload=method == "gacn" or (n == 2 and not coarse))
         if match_exposure:
             frames.match_exposure(0)
         first = frames.first
-        h, w = first.shape[:2]
         if n == 2 and method == "gacn" and h * w <= max(tile * tile, UNTILED_PIXELS) and not align:
             from gacn.fusion.pair import fuse_pair  # torch, needed from here on
 
