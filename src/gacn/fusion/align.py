@@ -7,10 +7,18 @@ scale, rotation, shear), coarse to fine on downscaled copies, and warped with bi
 interpolation. :func:`common_box` gives the rectangle that every warped frame covers, so the
 output can be cropped to pixels seen by all frames.
 
-A registered stack (tripod, microscope stage, synthetic) stays untouched: ECC always finds
-some sub-pixel motion, and where it moves no pixel by more than :data:`STILL_PX` the exact
-identity is returned, so the frame is not resampled (a bilinear warp softens it) and nothing
-is cropped. The estimated motion of every frame is logged at INFO (``gacn fuse -v``).
+A registered stack (tripod, microscope stage, synthetic) stays untouched: the exact identity
+is returned, so the frame is not resampled (a bilinear warp softens it) and nothing is
+cropped, wherever the estimated motion is not trusted. ECC always finds some motion: a little
+noise (under :data:`STILL_PX`), and on weakly textured photos a bias of up to a pixel, because
+the frames differ in defocus and ECC explains part of that difference (the blurred shading of
+large flat areas, say) with a small shift and change of scale. That bias depends on the scale
+the frames are compared at, whereas a real motion is the same at every scale, so the change of
+the estimate between the coarsest pyramid level and the finest one measures how far it can be
+trusted: a motion not :data:`TRUST` times larger than that change is taken for none. Real
+focus breathing (a stage or lens moving the image by a few pixels or more from frame to
+frame) is 15 to 70 times larger than that change, and is registered as before. The estimated
+motion of every frame is logged at INFO (``gacn fuse -v``).
 
 References
 ----------
@@ -29,11 +37,17 @@ logger = logging.getLogger(__name__)
 
 #: Working resolutions (longest side) of the coarse-to-fine ECC.
 LEVELS = (256, 1024)
+#: Largest ratio of the coarsest level's size to the finest one's (smaller frames start lower,
+#: down to 64 px), so that the two levels see the defocus at clearly different scales.
+COARSE_RATIO = 0.4
 #: Largest plausible change of scale and shift (fraction of the image) between two frames.
 MAX_SCALE_CHANGE = 0.2
 MAX_SHIFT = 0.15
 #: Largest motion (pixels, anywhere in the frame) treated as none: the frame is not warped.
-STILL_PX = 0.1
+STILL_PX = 0.15
+#: A motion is trusted (the frame warped) only where it is this many times larger than the
+#: change of the estimate from the coarsest level to the finest (see the module's notes).
+TRUST = 3.0
 _IDENTITY = np.eye(2, 3, dtype=np.float32)
 
 
@@ -48,10 +62,18 @@ def max_motion(matrix: np.ndarray, shape: tuple[int, int]) -> float:
     >>> max_motion(np.array([[1, 0, 0.5], [0, 1, 0]], np.float32), (10, 20))
     0.5
     """
+    return _corner_distance(matrix, _IDENTITY, shape)
+
+
+def _corner_distance(a: np.ndarray, b: np.ndarray, shape: tuple[int, int]) -> float:
+    """Largest distance (pixels) between where two affine transforms send a pixel of a (H, W) frame.
+
+    The difference of two affine maps is affine, so its largest length is at a corner.
+    """
     h, w = shape
     corners = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], np.float64)
-    moved = corners @ matrix.astype(np.float64).T
-    return float(np.linalg.norm(moved - corners[:, :2], axis=1).max())
+    diff = corners @ (a.astype(np.float64) - b.astype(np.float64)).T
+    return float(np.linalg.norm(diff, axis=1).max())
 
 
 def _resized(gray: np.ndarray, side: int) -> tuple[np.ndarray, float]:
@@ -77,7 +99,9 @@ def estimate_transform(reference: np.ndarray, moving: np.ndarray, iterations: in
     ndarray
         float32 (2, 3) matrix A with ``moving(A @ [x, y, 1]) ~ reference(x, y)``. The exact
         identity when ECC does not converge, finds an implausible motion (scale change over
-        20 %, shift over 15 % of the image), or moves no pixel by more than :data:`STILL_PX`.
+        20 %, shift over 15 % of the image), moves no pixel by more than :data:`STILL_PX`, or
+        moves none by more than :data:`TRUST` times the change of the estimate from the
+        coarsest pyramid level to the finest (a defocus bias, not a motion).
 
     References
     ----------
@@ -95,7 +119,10 @@ def estimate_transform(reference: np.ndarray, moving: np.ndarray, iterations: in
     warp = np.eye(2, 3, dtype=np.float32)
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, 1e-5)
     prev_s = None
-    for side in LEVELS:
+    coarse = None
+    sides = [min(side, max(reference.shape)) for side in LEVELS]
+    sides[0] = min(sides[0], max(round(COARSE_RATIO * sides[-1]), min(64, sides[-1])))
+    for side in sides:
         ref, s = _resized(reference, side)
         mov, _ = _resized(moving, side)
         if prev_s is not None:
@@ -106,18 +133,26 @@ def estimate_transform(reference: np.ndarray, moving: np.ndarray, iterations: in
             logger.info("align: ECC did not converge; frame not warped")
             return _IDENTITY.copy()
         prev_s = s
+        if coarse is None:
+            coarse = warp.copy()
+            coarse[:, 2] /= s
     warp[:, 2] /= prev_s
     scale = np.sqrt(abs(np.linalg.det(warp[:, :2])))
     motion = max_motion(warp, reference.shape)
+    spread = _corner_distance(warp, coarse, reference.shape)
     if abs(scale - 1) > MAX_SCALE_CHANGE or np.abs(warp[:, 2]).max() > MAX_SHIFT * max(reference.shape):
         logger.info("align: implausible motion (up to %.1f px, scale %.4f); frame not warped", motion, scale)
         return _IDENTITY.copy()
     if motion <= STILL_PX:
-        logger.info("align: estimated motion up to %.3f px (<= %.1f px): registered, frame not warped",
+        logger.info("align: estimated motion up to %.3f px (<= %.2f px): registered, frame not warped",
                     motion, STILL_PX)
         return _IDENTITY.copy()
-    logger.info("align: estimated motion up to %.2f px (shift %.2f, %.2f px, scale %.5f); frame warped",
-                motion, warp[0, 2], warp[1, 2], scale)
+    if motion <= TRUST * spread:
+        logger.info("align: estimated motion up to %.2f px, but the estimate changes by %.2f px between "
+                    "pyramid levels (defocus bias): registered, frame not warped", motion, spread)
+        return _IDENTITY.copy()
+    logger.info("align: estimated motion up to %.2f px (shift %.2f, %.2f px, scale %.5f; changes by %.2f px "
+                "between pyramid levels); frame warped", motion, warp[0, 2], warp[1, 2], scale, spread)
     return warp.astype(np.float32)
 
 
