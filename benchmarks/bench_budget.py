@@ -53,7 +53,7 @@ from eval_synthetic import boundary_distance
 import gacn
 from gacn.evaluation.datasets import Item, halo_set, synthetic_set
 from gacn.evaluation.native import native_pair
-from gacn.fusion import cascade, stack
+from gacn.fusion import cascade, coarse
 from gacn.fusion.pair import mix
 from gacn.metrics import map_accuracy, psnr
 
@@ -106,9 +106,10 @@ def fuse_scored(item: Item, budget: float, band: np.ndarray) -> Score:
 def _fast(sources: list[np.ndarray], budget: float) -> tuple[gacn.FusionResult, float, float]:
     """The fast path's fusion of ``sources`` with a network budget of ``budget`` pixels, the MP
     the network computed, and its seconds."""
-    decide, returned = stack.decide_stack, []
+    decide, returned = coarse.decide_stack, []
     spy = mock.Mock(side_effect=lambda *a, **k: returned.append(decide(*a, **k)) or returned[-1])
-    with mock.patch.object(stack, "decide_stack", spy), mock.patch.object(cascade, "network_budget", lambda pixels: budget):
+    with (mock.patch.object(coarse, "decide_stack", spy), mock.patch.object(coarse, "COARSE_FROM", 10**12),
+          mock.patch.object(cascade, "network_budget", lambda pixels: budget)):
         start = time.perf_counter()
         result = gacn.fuse(sources, method="fast")
         seconds = time.perf_counter() - start

@@ -25,7 +25,7 @@ import torch
 import gacn
 from gacn.evaluation.datasets import load_dataset
 from gacn.evaluation.scoring import score
-from gacn.fusion import stack
+from gacn.fusion import coarse
 
 REPO = Path(__file__).resolve().parents[1]
 COLUMNS = {"lytro": ["Q_G", "Q_CB"], "defocus": ["Q_G", "Q_CB"], "halo": ["band_PSNR", "map_acc"],
@@ -42,14 +42,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     shares: list[float] = []
-    decide = stack.decide_stack
+    decide = coarse.decide_stack
 
     def counted(*a: object, **k: object) -> dict:
         out = decide(*a, **k)  # type: ignore[arg-type]
         shares.append(float(out["share"]))
         return out
 
-    stack.decide_stack = counted  # type: ignore[assignment]
+    coarse.decide_stack = counted  # type: ignore[assignment]
     for name in args.datasets.split(","):
         data = load_dataset(name, args.data)
         columns = COLUMNS[name]

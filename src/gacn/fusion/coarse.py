@@ -45,12 +45,15 @@ COARSE_FROM = 1_000_000
 #: Pixels of the working shape: the blur of a 12-24 MP photo shrinks into the network's reach,
 #: and the network can decide every uncertain pixel in about a second on 2 cores.
 WORK_PIXELS = 300_000
-#: Most pixels of network work (margins included) at the working shape. None: at the working
-#: shape the cheap measure decides as well as the network and the refiner (native-detail pairs,
-#: same run: 12 MP 40.61 dB against 40.73 dB with 0.6 MP of network work, 1600x1200 36.34 against
-#: 36.69 dB, for 2.5-5.5 s more CPU time on 2 cores, and torch's import), and it no longer takes a
-#: defocused line's glow for focus (``make_spill_stack``): the glow's edges shrink with the frame.
-COARSE_BUDGET = 0.0
+#: Most pixels of network work (margins included) at the working shape, for a pair of frames of at
+#: least :data:`PAIR_NETWORK_FROM` pixels: the whole working image, about 2 s on 2 cores with torch's
+#: import. On native-detail pairs it buys 0.7-0.9 dB (6 MP, disc radius 40: 37.37 -> 38.11 dB;
+#: 12 MP, radius 80: 32.42 -> 33.32 dB). Smaller pairs and stacks are decided by the cheap measure
+#: alone at the working shape: there the network would cost more than the rest of the fusion (the
+#: 1600x1200 pair: 36.34 dB against 36.69 dB, in a quarter of the time), and the cheap measure no
+#: longer takes a defocused line's glow for focus (``make_spill_stack``): its edges shrink with the frame.
+COARSE_BUDGET = 2 * WORK_PIXELS
+PAIR_NETWORK_FROM = 4_000_000
 #: Weight of the full-size focus measure against the enlarged decision in the band of a pair
 #: (0.3-0.7 were within 0.1 dB of each other on native-detail 12 MP pairs; 0.5 was best).
 BAND_MEASURE_WEIGHT = 0.5
@@ -72,6 +75,22 @@ def working_shape(height: int, width: int) -> tuple[int, int] | None:
         return None
     scale = np.sqrt(WORK_PIXELS / (height * width))
     return max(int(round(height * scale)), 1), max(int(round(width * scale)), 1)
+
+
+def coarse_budget(n_frames: int, height: int, width: int) -> float | None:
+    """Network work (pixels) the fast path spends on frames of this size at the working shape;
+    None for frames decided at full size (the budget of :func:`gacn.fusion.cascade.network_budget`).
+
+    Examples
+    --------
+    >>> coarse_budget(2, 520, 520) is None, coarse_budget(2, 1200, 1600), coarse_budget(2, 3000, 4000)
+    (True, 0.0, 600000.0)
+    >>> coarse_budget(7, 3000, 4000)
+    0.0
+    """
+    if working_shape(height, width) is None:
+        return None
+    return float(COARSE_BUDGET) if n_frames == 2 and height * width >= PAIR_NETWORK_FROM else 0.0
 
 
 def shrink(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -162,7 +181,7 @@ def decide(load_network: Callable[[], GACN], n_frames: int, gray_of: Callable[[i
         return small[k]
 
     out = decide_stack(load_network, n_frames, coarse_gray_of, refine, progress, workers, fill_flat,
-                       budget=COARSE_BUDGET)
+                       budget=coarse_budget(n_frames, *shape))
     small.clear()
     factor = float(np.sqrt(shape[0] * shape[1] / (work[0] * work[1])))
     if n_frames == 2:

@@ -45,7 +45,8 @@ from gacn.fusion.blend import (
     clean_index,
     load_order,
 )
-from gacn.fusion.coarse import decide as decide_fast, working_shape
+from gacn.fusion.coarse import coarse_budget
+from gacn.fusion.coarse import decide as decide_fast
 from gacn.fusion.frames import Frames, ImageLike, Prefetch
 from gacn.fusion.grid import TILE, bound_heap_growth
 from gacn.fusion.result import UNTILED_PIXELS, FusionResult, mix
@@ -175,8 +176,8 @@ def fuse_stack(
         frames = Frames(images, tmp)
         n = len(frames)
         h, w = frames.first.shape[:2]
-        coarse = method == "fast" and working_shape(h, w) is not None  # decided without the network
-        network = _network(model, weights, device, preload=method == "gacn" or (n == 2 and not coarse))
+        cheap = method == "fast" and coarse_budget(n, h, w) == 0.0  # decided coarse to fine without the network
+        network = _network(model, weights, device, preload=method == "gacn" or (n == 2 and not cheap))
         if match_exposure:
             frames.match_exposure(0)
         first = frames.first
