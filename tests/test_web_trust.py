@@ -27,31 +27,15 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import gacn
-from gacn.fusion.synthetic import make_stack
 from gacn.web import create_app, serve
 from gacn.web.guard import allowed_hosts
+from test_web import pair, root  # noqa: F401  (the same --root: a stack folder, an empty one, links out)
 
 BASE = "http://127.0.0.1:8765"
 TOKEN = "s3cret-for-tests"
 #: What a page on another loopback port sends with its requests (the cookie included: SameSite
 #: does not separate ports).
 FOREIGN = {"Origin": "http://127.0.0.1:9999", "Sec-Fetch-Site": "same-site"}
-
-
-@pytest.fixture(scope="module")
-def pair() -> list[np.ndarray]:
-    return make_stack(n_frames=2, size=(48, 64)).frames
-
-
-@pytest.fixture
-def root(tmp_path: Path, pair: list[np.ndarray]) -> Path:
-    """A --root with a stack folder and an empty folder to save into."""
-    base = tmp_path / "root"
-    (base / "stack").mkdir(parents=True)
-    (base / "empty").mkdir()
-    for k, frame in enumerate(pair):
-        iio.imwrite(base / "stack" / f"f{k + 1}.png", frame)
-    return base
 
 
 @pytest.fixture
