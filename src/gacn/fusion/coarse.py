@@ -1,26 +1,31 @@
-"""Coarse-to-fine decisions: decide big frames where the blur fits the network, settle the edges at full size.
+"""Coarse-to-fine decisions: decide big frames where their blur is a few pixels, settle the edges at full size.
 
-The network reads focus over a reach of about 29 px. On a 12 or 24 MP photo a defocus blur is
-tens of pixels wide, so at full size the network (and the cheap measure) see blur that does not
-fit their window, and the network's cost grows with the pixels. Shrunk to a working size of
-about :data:`WORK_PIXELS`, the same frames show blur that fits the network's reach, and the
-network can decide every uncertain pixel within the fast path's budget.
+A focus measure reads sharpness over a small window: the cheap measure's Gaussian of 1.5 px, the
+network's reach of about 29 px. On a 2-24 MP photo a defocus blur is tens of pixels wide, so at
+full size both see blur that does not fit their window: next to a focus boundary the blurred
+side's spill looks like detail, a defocused bright line's glow has edges that look sharp, and
+the network's cost grows with the pixels. Shrunk to a working shape of about
+:data:`WORK_PIXELS`, the same frames show blur of a few pixels, which the cheap measure's window
+reads correctly; the fast path's decision there (:func:`gacn.fusion.cascade.decide_stack`:
+candidates, flat areas, depth regularisation) then costs a fraction of a second whatever the
+frame size.
 
-So frames bigger than :data:`COARSE_FROM` are decided in three steps:
+Frames bigger than :data:`COARSE_FROM` are decided in three steps:
 
 1. **shrink**: each frame's aligned luma is shrunk to the working shape (area interpolation:
-   :func:`working_shape`, :func:`shrink`) as it is measured, and kept (a few MB a frame);
-2. **decide** at the working shape with the whole fast path (:func:`gacn.fusion.cascade.decide_stack`:
-   the cheap measure, the network where it is in doubt, the boundary filters);
+   :func:`working_shape`, :func:`shrink`) as it is measured, and kept (under a MB a frame);
+2. **decide** at the working shape with the fast path's steps (no network: :data:`COARSE_BUDGET`);
 3. **enlarge**: the maps are enlarged to full size (:func:`enlarge`; a stack's frame indices by
    nearest neighbour, then a median as wide as one working pixel so the steps do not show),
    and, for a pair, the band around each focus boundary is re-decided from the full-size frames
-   (:func:`settle_band`): there the enlarged decision is averaged with the full-size focus measure's
-   share, which puts the boundary back on the detail that the shrinking blurred.
+   (:func:`settle_band`): there the enlarged decision is averaged with the full-size focus
+   measure's share, which puts the boundary back on the detail that the shrinking blurred.
 
-On native-detail 12 MP pairs (``benchmarks/bench_native.py``) deciding at 0.5 MP and enlarging gains
-about 2 dB over deciding at full size with the network's budget, and settling the band adds
-0.3-0.8 dB more (the band holds every wrong pixel: they lie within 20 px of the true boundary).
+Smaller frames (every quality gate: the Lytro pairs, the halo scenes, the synthetic stacks) are
+decided at full size, with the network where the cheap measure is in doubt, as before.
+On native-detail pairs (``benchmarks/bench_native.py``) this lifts 12 MP pairs from about the
+oracle's PSNR to above it (radius 20: 40.1 dB, oracle 39.1 dB, focus-stack 37.3 dB) in about half
+of focus-stack's time.
 """
 
 from __future__ import annotations
@@ -42,18 +47,18 @@ Progress = Callable[[str, int, int], None]
 #: Frames of more pixels than this are decided at the working shape; smaller ones at full size
 #: (every quality gate, the Lytro pairs and the synthetic stacks, is below it).
 COARSE_FROM = 1_000_000
-#: Pixels of the working shape: the blur of a 12-24 MP photo shrinks into the network's reach,
-#: and the network can decide every uncertain pixel in about a second on 2 cores.
-WORK_PIXELS = 300_000
-#: Most pixels of network work (margins included) at the working shape, for a pair of frames of at
-#: least :data:`PAIR_NETWORK_FROM` pixels: the whole working image, about 2 s on 2 cores with torch's
-#: import. On native-detail pairs it buys 0.7-0.9 dB (6 MP, disc radius 40: 37.37 -> 38.11 dB;
-#: 12 MP, radius 80: 32.42 -> 33.32 dB). Smaller pairs and stacks are decided by the cheap measure
-#: alone at the working shape: there the network would cost more than the rest of the fusion (the
-#: 1600x1200 pair: 36.34 dB against 36.69 dB, in a quarter of the time), and the cheap measure no
-#: longer takes a defocused line's glow for focus (``make_spill_stack``): its edges shrink with the frame.
-COARSE_BUDGET = 2 * WORK_PIXELS
-PAIR_NETWORK_FROM = 4_000_000
+#: Pixels of the working shape: the blur of a 2-24 MP photo (disc radius 20-80 px) shrinks to a few
+#: pixels, which the cheap measure's window reads (native-detail pairs, cheap measure alone: 0.15 MP
+#: against 0.3 MP, 12 MP radius 80 32.82 against 32.42 dB, radius 20 40.08 against 40.30 dB,
+#: 1600x1200 radius 40 31.32 against 30.84 dB).
+WORK_PIXELS = 150_000
+#: Network work (pixels) at the working shape: none. There the cheap measure decides about as well as
+#: the network and the refiner, at a fraction of the cost (native-detail pairs, 0.15 MP working
+#: shape, in process: 12 MP disc radius 80 32.82 dB, 33.37 dB with the network, whose torch import,
+#: model and passes took a 12 MP ``gacn fuse`` from 4.0 s to 8.4 s, where focus-stack took 7.2 s),
+#: and it no longer takes a defocused line's glow for focus (``make_spill_stack``): the glow's
+#: edges shrink with the frame. ``method='gacn'`` is the learned decision on every pixel.
+COARSE_BUDGET = 0.0
 #: Weight of the full-size focus measure against the enlarged decision in the band of a pair
 #: (0.3-0.7 were within 0.1 dB of each other on native-detail 12 MP pairs; 0.5 was best).
 BAND_MEASURE_WEIGHT = 0.5
@@ -69,7 +74,7 @@ def working_shape(height: int, width: int) -> tuple[int, int] | None:
     >>> working_shape(520, 520) is None
     True
     >>> working_shape(3000, 4000)
-    (474, 632)
+    (335, 447)
     """
     if height * width <= COARSE_FROM:
         return None
@@ -77,20 +82,17 @@ def working_shape(height: int, width: int) -> tuple[int, int] | None:
     return max(int(round(height * scale)), 1), max(int(round(width * scale)), 1)
 
 
-def coarse_budget(n_frames: int, height: int, width: int) -> float | None:
-    """Network work (pixels) the fast path spends on frames of this size at the working shape;
-    None for frames decided at full size (the budget of :func:`gacn.fusion.cascade.network_budget`).
+def coarse_budget(height: int, width: int) -> float | None:
+    """Network work (pixels) the fast path spends on frames of this size: :data:`COARSE_BUDGET`
+    for frames decided at the working shape, None for frames decided at full size (the budget of
+    :func:`gacn.fusion.cascade.network_budget`).
 
     Examples
     --------
-    >>> coarse_budget(2, 520, 520) is None, coarse_budget(2, 1200, 1600), coarse_budget(2, 3000, 4000)
-    (True, 0.0, 600000.0)
-    >>> coarse_budget(7, 3000, 4000)
-    0.0
+    >>> coarse_budget(520, 520) is None, coarse_budget(3000, 4000)
+    (True, 0.0)
     """
-    if working_shape(height, width) is None:
-        return None
-    return float(COARSE_BUDGET) if n_frames == 2 and height * width >= PAIR_NETWORK_FROM else 0.0
+    return None if working_shape(height, width) is None else float(COARSE_BUDGET)
 
 
 def shrink(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -181,7 +183,7 @@ def decide(load_network: Callable[[], GACN], n_frames: int, gray_of: Callable[[i
         return small[k]
 
     out = decide_stack(load_network, n_frames, coarse_gray_of, refine, progress, workers, fill_flat,
-                       budget=coarse_budget(n_frames, *shape))
+                       budget=coarse_budget(*shape))
     small.clear()
     factor = float(np.sqrt(shape[0] * shape[1] / (work[0] * work[1])))
     if n_frames == 2:

@@ -176,7 +176,7 @@ def fuse_stack(
         frames = Frames(images, tmp)
         n = len(frames)
         h, w = frames.first.shape[:2]
-        cheap = method == "fast" and coarse_budget(n, h, w) == 0.0  # decided coarse to fine without the network
+        cheap = method == "fast" and coarse_budget(h, w) == 0.0  # decided coarse to fine without the network
         network = _network(model, weights, device, preload=method == "gacn" or (n == 2 and not cheap))
         if match_exposure:
             frames.match_exposure(0)
