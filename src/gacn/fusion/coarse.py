@@ -60,7 +60,8 @@ WORK_PIXELS = 150_000
 #: edges shrink with the frame. ``method='gacn'`` is the learned decision on every pixel.
 COARSE_BUDGET = 0.0
 #: Weight of the full-size focus measure against the enlarged decision in the band of a pair
-#: (0.3-0.7 were within 0.1 dB of each other on native-detail 12 MP pairs; 0.5 was best).
+#: (on a 12 MP native-detail pair decided at 0.25 MP: 0.3, 0.5 and 0.7 gave 40.45, 40.60 and
+#: 40.53 dB, against 39.84 dB without the band).
 BAND_MEASURE_WEIGHT = 0.5
 #: A pixel whose enlarged decision lies strictly between these is in the band before it is widened.
 BAND_LOW, BAND_HIGH = 0.02, 0.98
