@@ -192,10 +192,17 @@ def decide(load_network: Callable[[], GACN], n_frames: int, gray_of: Callable[[i
     return _enlarge_stack(out, shape, factor)
 
 
+def _enlarged(out: dict, shape: tuple[int, int]) -> dict[str, np.ndarray | float]:
+    """The maps that pairs and stacks enlarge alike: the confidence (bilinear), the network's and
+    the flat pixels (nearest), and the network's share of the working image."""
+    return {"confidence": enlarge(out["confidence"], shape), "share": out["share"],
+            "network": enlarge(out["network"], shape, labels=True), "flat": enlarge(out["flat"], shape, labels=True)}
+
+
 def _enlarge_pair(out: dict, measures: dict[int, np.ndarray], shape: tuple[int, int], factor: float,
                   lost: tuple[np.ndarray | None, np.ndarray | None] | None) -> dict[str, np.ndarray | float]:
     """A pair's maps at full size: the decision enlarged, settled in the band (:func:`settle_band`),
-    the lost highlights forced, and the index and confidence from it."""
+    the lost highlights forced, and the index from it."""
     total = measures[0] + measures.pop(1)
     share = np.divide(measures.pop(0), total, out=np.full(shape, 0.5, np.float32), where=total > 0)
     del total
@@ -203,15 +210,13 @@ def _enlarge_pair(out: dict, measures: dict[int, np.ndarray], shape: tuple[int, 
     del share
     index = (decision < 0.5).astype(np.uint16)
     force_lost_highlights(decision, index, lost)
-    confidence = enlarge(out["confidence"], shape)
-    return {"index": index, "measured": index, "depth": None, "confidence": confidence,
-            "share": out["share"], "decision": decision, "raw": enlarge(out["raw"], shape),
-            "network": enlarge(out["network"], shape, labels=True), "flat": enlarge(out["flat"], shape, labels=True)}
+    return {"index": index, "measured": index, "depth": None, "decision": decision,
+            "raw": enlarge(out["raw"], shape), **_enlarged(out, shape)}
 
 
 def _enlarge_stack(out: dict, shape: tuple[int, int], factor: float) -> dict[str, np.ndarray | float]:
     """A stack's maps at full size: frame indices by nearest neighbour and a median one working
-    pixel wide (the steps of the enlarged map become smooth edges), the confidence bilinear."""
+    pixel wide (the steps of the enlarged map become smooth edges)."""
     side = max(3, 2 * int(factor / 2) + 1)
 
     def labels(index: np.ndarray) -> np.ndarray:
@@ -219,6 +224,5 @@ def _enlarge_stack(out: dict, shape: tuple[int, int], factor: float) -> dict[str
 
     depth = out["depth"]
     return {"index": labels(out["index"]), "measured": labels(out["measured"]),
-            "depth": None if depth is None else labels(depth), "confidence": enlarge(out["confidence"], shape),
-            "share": out["share"], "decision": None, "raw": None,
-            "network": enlarge(out["network"], shape, labels=True), "flat": enlarge(out["flat"], shape, labels=True)}
+            "depth": None if depth is None else labels(depth), "decision": None, "raw": None,
+            **_enlarged(out, shape)}

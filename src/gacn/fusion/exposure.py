@@ -34,7 +34,7 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
-from gacn.fusion.measure import focus_measure
+from gacn.fusion.measure import Candidates, focus_measure
 from gacn.io import LUMA, from_float, to_float
 
 #: Long side (pixels) of the downscaled copies the exposure is estimated on.
@@ -415,7 +415,7 @@ def focus_shares(thumbnails: Iterable[np.ndarray]) -> np.ndarray:
     not counted by pixels, since what matching rescales shows where there is detail: on the 10
     first Lytro pairs with source 2 at gain 0.93, the frame with the most detail was the
     reference with the higher Q_M in 9 (the 10th a tie), the frame with the most pixels in 4.
-    Frames stream: two maps are kept, whatever their number.
+    Frames stream (:class:`gacn.fusion.measure.Candidates`): memory does not grow with their number.
 
     Parameters
     ----------
@@ -434,18 +434,14 @@ def focus_shares(thumbnails: Iterable[np.ndarray]) -> np.ndarray:
     >>> focus_shares([soft, 0.5 * sharp]).tolist()
     [0.0, 1.0]
     """
-    best: np.ndarray | None = None
-    index = np.zeros(0, np.int64)
-    count = 0
+    candidates: Candidates | None = None
     for k, thumb in enumerate(thumbnails):
         luma = thumb @ LUMA if thumb.shape[2] == 3 else thumb[..., 0]
         energy = focus_measure(np.ascontiguousarray(luma / max(float(luma.mean()), 1e-6), dtype=np.float32))
-        if best is None:
-            best, index = energy, np.zeros(energy.shape, np.int64)
-        else:
-            higher = energy > best
-            best[higher], index[higher] = energy[higher], k
-        count = k + 1
-    assert best is not None
-    weights = best.astype(np.float64).ravel()
-    return np.bincount(index.ravel(), weights, minlength=count) / max(float(weights.sum()), 1e-12)
+        if candidates is None:
+            candidates = Candidates(energy.shape)
+        candidates.update(k, energy)
+    assert candidates is not None
+    weights = candidates.best.astype(np.float64).ravel()
+    return (np.bincount(candidates.best_index.ravel(), weights, minlength=candidates.seen)
+            / max(float(weights.sum()), 1e-12))
